@@ -1,0 +1,172 @@
+using System.Collections.Immutable;
+using Harness.Net;
+
+namespace Harness.Packets;
+
+/// <summary>Which way a capture saw a packet go, where the capture says so.</summary>
+public enum PacketDirection
+{
+    Unknown,
+    Inbound,
+    Outbound,
+}
+
+/// <summary>
+/// One decoded packet: what netfilter looks at. Immutable; the engine makes rewritten copies with "with".
+/// <see cref="Raw"/> holds the bytes from the network layer on (no link header), as the kernel's skb sees them at
+/// the IP hooks; <see cref="Link"/> keeps the link layer fields netfilter can match on (mac, vlan).
+/// </summary>
+public sealed record Packet
+{
+    /// <summary>1-based number in the capture (or in the generated traffic).</summary>
+    public required long Number { get; init; }
+
+    public required Timestamp Time { get; init; }
+
+    /// <summary>Interface it arrived on (or left by, for <see cref="PacketDirection.Outbound"/>), null when the capture does not say.</summary>
+    public string? Interface { get; init; }
+
+    public PacketDirection Direction { get; init; }
+
+    public LinkHeader? Link { get; init; }
+
+    /// <summary>Null when the frame carries no IP packet (ARP, …) or could not be decoded; see <see cref="DecodeError"/>.</summary>
+    public IpHeader? Ip { get; init; }
+
+    /// <summary>TCP, UDP, ICMP, ICMPv6, SCTP, or null for other protocols, non-first fragments and decode errors.</summary>
+    public TransportHeader? Transport { get; init; }
+
+    /// <summary>Length in bytes of the transport payload (TCP/UDP data), 0 where there is none.</summary>
+    public int PayloadLength { get; init; }
+
+    /// <summary>The network-layer bytes (IP header on), exactly as captured. Empty when there is no IP layer.</summary>
+    public ReadOnlyMemory<byte> Raw { get; init; }
+
+    /// <summary>Why the frame could not be decoded (the kernel would drop it too), or null.</summary>
+    public string? DecodeError { get; init; }
+}
+
+/// <summary>Ethernet (or cooked) link fields: addresses, VLAN tags outermost first, the EtherType of the payload.</summary>
+public sealed record LinkHeader(MacAddress Source, MacAddress Destination, ImmutableArray<ushort> VlanIds, ushort EtherType)
+{
+    /// <summary>The kernel's packet type as -m pkttype sees it, from the destination MAC.</summary>
+    public string PacketType => Destination.IsBroadcast ? "broadcast" : Destination.IsMulticast ? "multicast" : "unicast";
+}
+
+/// <summary>IPv4 or IPv6 header fields. For IPv6, <see cref="Protocol"/> is the upper-layer protocol after extension headers.</summary>
+public sealed record IpHeader
+{
+    public required Family Family { get; init; }
+    public required Address Source { get; init; }
+    public required Address Destination { get; init; }
+
+    /// <summary>Upper-layer protocol number (after IPv6 extension headers).</summary>
+    public required byte Protocol { get; init; }
+
+    /// <summary>TTL (IPv4) or hop limit (IPv6).</summary>
+    public required byte Ttl { get; init; }
+
+    /// <summary>TOS byte (IPv4) or traffic class (IPv6): DSCP in the top six bits, ECN in the low two.</summary>
+    public byte Tos { get; init; }
+
+    /// <summary>Total length of the IP packet in bytes (IPv6: payload length + 40), what -m length and LOG's LEN= see.</summary>
+    public required int TotalLength { get; init; }
+
+    /// <summary>Header length in bytes (IPv4 with options; IPv6 40 plus extension headers).</summary>
+    public required int HeaderLength { get; init; }
+
+    /// <summary>IPv4 identification, or the IPv6 fragment header's identification (0 when none).</summary>
+    public uint Id { get; init; }
+
+    public bool DontFragment { get; init; }
+    public bool MoreFragments { get; init; }
+
+    /// <summary>Fragment offset in bytes (0 for the first or only fragment).</summary>
+    public int FragmentOffset { get; init; }
+
+    /// <summary>IPv6 flow label.</summary>
+    public uint FlowLabel { get; init; }
+
+    /// <summary>IPv4 options bytes (empty when none).</summary>
+    public ReadOnlyMemory<byte> Options { get; init; }
+
+    /// <summary>IPv6 extension headers in order (next-header numbers), empty for IPv4.</summary>
+    public ImmutableArray<byte> ExtensionHeaders { get; init; } = ImmutableArray<byte>.Empty;
+
+    /// <summary>False when the IPv4 header checksum is wrong (the kernel drops it before netfilter).</summary>
+    public bool HeaderChecksumValid { get; init; } = true;
+
+    /// <summary>True for a non-first fragment: no transport header to look at (what -f matches for IPv4).</summary>
+    public bool IsLaterFragment => FragmentOffset != 0;
+
+    public bool IsFragment => MoreFragments || FragmentOffset != 0;
+}
+
+/// <summary>The transport header: one subtype per protocol.</summary>
+public abstract record TransportHeader
+{
+    /// <summary>False when the transport checksum is wrong (conntrack then calls the packet INVALID).</summary>
+    public bool ChecksumValid { get; init; } = true;
+}
+
+/// <summary>TCP flags as in the header's flag byte (plus the ECN-nonce-free layout the kernel uses).</summary>
+[Flags]
+public enum TcpFlags : byte
+{
+    None = 0,
+    Fin = 0x01,
+    Syn = 0x02,
+    Rst = 0x04,
+    Psh = 0x08,
+    Ack = 0x10,
+    Urg = 0x20,
+    Ece = 0x40,
+    Cwr = 0x80,
+}
+
+public sealed record TcpHeader(ushort SourcePort, ushort DestinationPort, uint Sequence, uint Acknowledgment, TcpFlags Flags, ushort Window) : TransportHeader
+{
+    /// <summary>Header length in bytes (20 plus options).</summary>
+    public int HeaderLength { get; init; } = 20;
+
+    /// <summary>The raw option bytes (between byte 20 and the data offset).</summary>
+    public ReadOnlyMemory<byte> Options { get; init; }
+
+    public ushort UrgentPointer { get; init; }
+}
+
+public sealed record UdpHeader(ushort SourcePort, ushort DestinationPort, ushort Length) : TransportHeader;
+
+public sealed record SctpHeader(ushort SourcePort, ushort DestinationPort, uint VerificationTag) : TransportHeader
+{
+    /// <summary>Chunk types in order, for -m sctp --chunk-types.</summary>
+    public ImmutableArray<byte> ChunkTypes { get; init; } = ImmutableArray<byte>.Empty;
+}
+
+/// <summary>
+/// ICMP or ICMPv6 (<see cref="IsV6"/>). Echo request/reply carry <see cref="Identifier"/> and <see cref="SequenceNumber"/>;
+/// errors carry the offending packet's headers in <see cref="Quoted"/>.
+/// </summary>
+public sealed record IcmpHeader(byte Type, byte Code, bool IsV6) : TransportHeader
+{
+    public ushort Identifier { get; init; }
+    public ushort SequenceNumber { get; init; }
+
+    /// <summary>For errors: the quoted packet's IP header and first transport bytes, decoded as far as they go.</summary>
+    public QuotedPacket? Quoted { get; init; }
+
+    /// <summary>For "fragmentation needed" / "packet too big": the next-hop MTU.</summary>
+    public uint Mtu { get; init; }
+
+    public bool IsError => IsV6 ? Type < 128 : Type is 3 or 4 or 5 or 11 or 12;
+}
+
+/// <summary>The headers an ICMP error quotes (IP header plus at least the first 8 bytes of the transport header).</summary>
+public sealed record QuotedPacket(IpHeader Ip, TransportHeader? Transport);
+
+/// <summary>A protocol the model knows only by number (GRE, ESP, AH, …), with the ports-free fields the kernel uses.</summary>
+public sealed record OtherTransport(byte Protocol) : TransportHeader
+{
+    /// <summary>For GRE: the key field when present (conntrack's pptp/gre keys), else 0.</summary>
+    public uint Key { get; init; }
+}
