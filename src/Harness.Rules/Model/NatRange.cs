@@ -15,6 +15,9 @@ public sealed record NatRange(
     bool FullyRandom = false,
     bool Persistent = false)
 {
+    /// <summary>DNAT's "/BASE" after a port range (nf_nat_range2.base_proto): ports are shifted from BASE into the range.</summary>
+    public ushort? BasePort { get; init; }
+
     public bool HasAddresses => MinAddress is not null;
     public bool HasPorts => MinPort is not null;
 }
