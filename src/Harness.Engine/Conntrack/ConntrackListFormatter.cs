@@ -1,0 +1,69 @@
+using System.Globalization;
+using System.Text;
+using Harness.Net;
+
+namespace Harness.Engine.Conntrack;
+
+/// <summary>
+/// The table as "conntrack -L" prints it (conntrack-tools' default text output), one line per live entry, oldest
+/// first (the kernel prints hash order, which is random per boot):
+/// <c>tcp      6 431999 ESTABLISHED src=… dst=… sport=… dport=… src=… dst=… sport=… dport=… [ASSURED] mark=0 use=1</c>
+/// </summary>
+public static class ConntrackListFormatter
+{
+    /// <summary>Every entry alive at <paramref name="now"/>, one line each ("conntrack -L").</summary>
+    public static IEnumerable<string> Lines(ConntrackTable table, Timestamp now) =>
+        table.LiveEntries(now).Select(e => Format(e, now, 1 + table.Expectations.Count(x => x.Master == e && x.Expires > now)));
+
+    /// <summary>The whole listing as text, lines ending in '\n'.</summary>
+    public static string Format(ConntrackTable table, Timestamp now)
+    {
+        var sb = new StringBuilder();
+        foreach (var line in Lines(table, now)) sb.Append(line).Append('\n');
+        return sb.ToString();
+    }
+
+    /// <summary>One entry's line; <paramref name="use"/> is the reference count the kernel prints (1, plus one per pending expectation).</summary>
+    public static string Format(ConnEntry e, Timestamp now, int use = 1)
+    {
+        var o = e.Original;
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"{ProtocolName(o.Protocol, o.Family),-8} {o.Protocol} {e.SecondsLeft(now)} ");
+        if (e.ProtocolState is { } state) sb.Append(state).Append(' ');
+        sb.Append(o).Append(' ');
+        if (!e.SeenReply) sb.Append("[UNREPLIED] ");
+        sb.Append(e.Reply).Append(' ');
+        if (e.IsAssured) sb.Append("[ASSURED] ");
+        sb.Append(CultureInfo.InvariantCulture, $"mark={e.Mark} ");
+        if (e.Zone != 0) sb.Append(CultureInfo.InvariantCulture, $"zone={e.Zone} ");
+        if (e.Helper is { } h) sb.Append("helper=").Append(h).Append(' ');
+        sb.Append(CultureInfo.InvariantCulture, $"use={use}");
+        return sb.ToString();
+    }
+
+    /// <summary>The pending expectations as "conntrack -L expect" prints them, oldest first.</summary>
+    public static IEnumerable<string> ExpectationLines(ConntrackTable table, Timestamp now) =>
+        table.Expectations.Where(x => x.Expires > now).Select(x => FormatExpectation(x, now));
+
+    /// <summary>One expectation: timeout, the expected tuple with its mask (source port wildcard), the master's tuple, helper.</summary>
+    public static string FormatExpectation(Expectation x, Timestamp now)
+    {
+        long left = Math.Max(0, (x.Expires.Nanoseconds - now.Nanoseconds) / 1_000_000_000L);
+        var fullMask = x.Family == Family.IPv4 ? "255.255.255.255" : "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
+        var m = x.Master.Original;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{left} proto={x.Protocol} src={x.Source} dst={x.Destination} sport=0 dport={x.DestinationPort} mask-src={fullMask} mask-dst={fullMask} sport=0 dport=65535 master-src={m.Source} master-dst={m.Destination} sport={m.SourcePort} dport={m.DestinationPort} class=0 helper={x.Helper}");
+    }
+
+    private static string ProtocolName(byte protocol, Family family) => protocol switch
+    {
+        IpProtocol.Tcp => "tcp",
+        IpProtocol.Udp => "udp",
+        IpProtocol.Icmp => "icmp",
+        IpProtocol.Icmpv6 => "icmpv6",
+        IpProtocol.Sctp => "sctp",
+        IpProtocol.Gre => "gre",
+        IpProtocol.UdpLite => "udplite",
+        _ => "unknown",
+    };
+}

@@ -1,0 +1,301 @@
+using Harness.Net;
+using Harness.Packets;
+using Harness.Rules;
+
+namespace Harness.Engine.Conntrack;
+
+/// <summary>
+/// The connection tracking table of one replay (the kernel's nf_conntrack hash, expectations and NAT bindings).
+/// Deterministic: time comes only from packet timestamps, and every choice (NAT ports, early drop) is a pure function
+/// of the packets seen so far.
+/// <para>How the engine drives it, per packet (IPv4 and IPv6 alike):</para>
+/// <list type="number">
+/// <item>PREROUTING (arriving) or OUTPUT (made here): run the raw table, folding NOTRACK / CT targets into a
+/// <see cref="CtTemplate"/>; then <c>var ct = table.Process(packet, hook, template)</c>. If
+/// <see cref="CtPacket.DropReason"/> is set, conntrack dropped the packet (table full): stop there.</item>
+/// <item>mangle; then at nat (dst): if <see cref="NeedsNat"/>(ct, Destination), walk the nat chain; on DNAT/REDIRECT
+/// call <see cref="SetupNat"/> (REDIRECT's range from <see cref="NatTargets.Redirect"/>; NETMAP's from
+/// <see cref="NatTargets.Netmap"/>), when the walk ends without a NAT target call <see cref="SetupNullBinding"/>.
+/// Then always <c>packet = table.ApplyNat(ct, packet, NatManipType.Destination)</c> (rewrites later packets and
+/// replies from the binding too).</item>
+/// <item>filter etc.; at nat (src) of POSTROUTING or INPUT the same with <see cref="NatManipType.Source"/>
+/// (SNAT, MASQUERADE via <see cref="NatTargets.Masquerade"/>, NETMAP).</item>
+/// <item>When the packet is accepted at the very end of INPUT or POSTROUTING: <c>table.Confirm(ct, packet)</c>;
+/// a false result means the kernel would drop it ("insert clash", rare). A packet dropped anywhere before
+/// is simply never confirmed: its new entry vanishes, as in the kernel.</item>
+/// </list>
+/// A packet that loops back through lo keeps the <see cref="CtPacket"/> it got at OUTPUT (the kernel does not look
+/// it up again). A packet the engine generates in answer (REJECT's RST/ICMP) gets <see cref="ForGeneratedReply"/>.
+/// Forwarded packets are looked up once, at PREROUTING.
+/// </summary>
+public sealed class ConntrackTable
+{
+    private readonly Dictionary<TupleKey, (ConnEntry Entry, CtDirection Direction)> byTuple = new(TupleKeyComparer.Instance);
+    private readonly SortedDictionary<long, ConnEntry> byId = [];
+    private readonly List<Expectation> expectations = [];
+    private long nextId = 1;
+
+    /// <param name="settings">Sysctls (timeouts, loose, be_liberal, max): <see cref="ConntrackSettings.FromSysctls"/>.</param>
+    /// <param name="natSeed">Seed of the deterministic port search (the kernel uses a random offset there).</param>
+    public ConntrackTable(ConntrackSettings settings, uint natSeed = 0)
+    {
+        Settings = settings;
+        NatSeed = natSeed;
+    }
+
+    public ConntrackSettings Settings { get; }
+
+    public uint NatSeed { get; }
+
+    /// <summary>Confirmed entries, oldest first (including ones expired but not yet reaped; see <see cref="LiveEntries"/>).</summary>
+    public IEnumerable<ConnEntry> Entries => byId.Values;
+
+    /// <summary>Confirmed entries still alive at <paramref name="now"/>, oldest first.</summary>
+    public IEnumerable<ConnEntry> LiveEntries(Timestamp now) => byId.Values.Where(e => e.Expires > now);
+
+    /// <summary>Number of confirmed entries alive at <paramref name="now"/>.</summary>
+    public int CountAt(Timestamp now) => byId.Values.Count(e => e.Expires > now);
+
+    /// <summary>
+    /// Things the model saw but does not reproduce exactly (e.g. FTP through NAT without payload rewriting), in order,
+    /// each once. The engine should surface them in its report.
+    /// </summary>
+    public IReadOnlyList<string> Warnings => warnings;
+
+    private readonly List<string> warnings = [];
+
+    internal void AddWarning(string text)
+    {
+        if (!warnings.Contains(text)) warnings.Add(text);
+    }
+
+    /// <summary>Pending helper expectations (FTP data connections), oldest first.</summary>
+    public IEnumerable<Expectation> Expectations => expectations;
+
+    /// <summary>
+    /// The conntrack step (priority -200) of PREROUTING or OUTPUT: find or create the entry, run the protocol tracker,
+    /// classify. <paramref name="template"/> is what the raw table decided (NOTRACK, zone, helper).
+    /// </summary>
+    public CtPacket Process(Packet packet, Hook hook, CtTemplate? template = null)
+    {
+        template ??= CtTemplate.Default;
+        var now = packet.Time;
+        if (template.NoTrack) return CtPacket.Untracked(hook, now);
+        var tracker = new PacketTracker(this, packet, hook, template, now);
+        return tracker.Run();
+    }
+
+    /// <summary>
+    /// The conntrack of a packet the engine generated in answer to <paramref name="cause"/> (REJECT's TCP RST or ICMP
+    /// error): the kernel attaches the cause's entry as RELATED in the opposite direction (nf_ct_attach), so NAT
+    /// translates it back. Untracked/INVALID causes give an untracked reply.
+    /// </summary>
+    public CtPacket ForGeneratedReply(CtPacket cause, Hook hook, Timestamp now)
+    {
+        if (cause.Entry is null) return CtPacket.Untracked(hook, now);
+        var dir = cause.Direction == CtDirection.Original ? CtDirection.Reply : CtDirection.Original;
+        return new CtPacket(CtState.Related, dir, cause.Entry)
+        {
+            Hook = hook,
+            Time = now,
+            IsGeneratedReply = true,
+            TcpStateBefore = cause.Entry.TcpState,
+            TcpStateAfter = cause.Entry.TcpState,
+            ProtocolStateBefore = cause.Entry.ProtocolState,
+            ProtocolStateAfter = cause.Entry.ProtocolState,
+            EntryStateBefore = cause.EntryStateAfter,
+        };
+    }
+
+    /// <summary>
+    /// True when the nat chain of this manip type must run for this packet: it starts a connection (NEW, or RELATED
+    /// and not an ICMP error) in the original direction and that half of the binding is not set up yet.
+    /// </summary>
+    public bool NeedsNat(CtPacket ct, NatManipType manip) =>
+        ct.Entry is { } e
+        && ct.Direction == CtDirection.Original
+        && ct.State is CtState.New or CtState.Related
+        && !ct.IsIcmpError
+        && !ct.IsGeneratedReply
+        && !Nat.IsSetUp(e, manip);
+
+    /// <summary>
+    /// Binds the connection to <paramref name="range"/> for one manip type (nf_nat_setup_info): picks the new address
+    /// and port the kernel's way (keep the tuple when free; least-hash address; then the port search) and changes
+    /// the reply tuple. <paramref name="range"/> must carry addresses (use <see cref="NatTargets"/> for REDIRECT,
+    /// MASQUERADE and NETMAP). Call only when <see cref="NeedsNat"/> was true.
+    /// </summary>
+    public void SetupNat(CtPacket ct, NatManipType manip, NatRange range)
+    {
+        var entry = ct.Entry ?? throw new InvalidOperationException("NAT setup on a packet without a conntrack entry");
+        Nat.Setup(this, entry, manip, range);
+    }
+
+    /// <summary>The binding of a connection no nat rule matched: keeps addresses, but may still move the port on a clash.</summary>
+    public void SetupNullBinding(CtPacket ct, NatManipType manip)
+    {
+        var entry = ct.Entry ?? throw new InvalidOperationException("NAT setup on a packet without a conntrack entry");
+        Nat.SetupNull(this, entry, manip);
+    }
+
+    /// <summary>
+    /// Rewrites the packet from the connection's binding for one manip type (nf_nat_packet / the ICMP error
+    /// translation): addresses, ports, ICMP ids, the quoted header of ICMP errors, and every checksum (incrementally,
+    /// so a wrong checksum stays wrong). Returns the packet unchanged when nothing applies. Records what it did in
+    /// <see cref="CtPacket.NatApplied"/>.
+    /// </summary>
+    public Packet ApplyNat(CtPacket ct, Packet packet, NatManipType manip) => Nat.Apply(ct, packet, manip);
+
+    /// <summary>
+    /// The confirm step at the end of INPUT/POSTROUTING for an accepted packet: runs the connection's helper (FTP
+    /// expectations) and puts a new entry into the table. Returns false when the kernel would drop the packet
+    /// instead (its tuple was taken meanwhile); <see cref="CtPacket.DropReason"/> then says why.
+    /// </summary>
+    public bool Confirm(CtPacket ct, Packet packet)
+    {
+        if (ct.Entry is not { } e) return true;
+        if (e.Helper is not null && !ct.IsGeneratedReply) FtpHelper.Inspect(this, ct, packet);
+        if (e.IsConfirmed || ct.Direction != CtDirection.Original || ct.IsGeneratedReply) return true;
+        if (ct.Killed) return true;
+        RemoveIfExpired(e.Original, e.Zone, ct.Time);
+        RemoveIfExpired(e.Reply, e.Zone, ct.Time);
+        if (IsTaken(e.Original, e.Zone, null) || IsTaken(e.Reply, e.Zone, null))
+        {
+            ct.DropReason = "conntrack: insert clash";
+            return false;
+        }
+        Insert(e);
+        return true;
+    }
+
+    /// <summary>The tuple of the reverse direction (ports swapped; ICMP echo request/reply types swapped).</summary>
+    public static ConnTuple Invert(ConnTuple t)
+    {
+        if (t.IsIcmp)
+        {
+            var type = IcmpTracker.InverseType(t.IcmpType, t.Protocol == IpProtocol.Icmpv6);
+            return new ConnTuple(t.Family, t.Protocol, t.Destination, t.Source, t.SourcePort, (ushort)((type << 8) | t.IcmpCode));
+        }
+        return new ConnTuple(t.Family, t.Protocol, t.Destination, t.Source, t.DestinationPort, t.SourcePort);
+    }
+
+    /// <summary>The entry holding <paramref name="tuple"/> in either direction, alive at <paramref name="now"/>, or null.</summary>
+    public ConnEntry? Find(ConnTuple tuple, ushort zone, Timestamp now) =>
+        byTuple.TryGetValue(new TupleKey(tuple, zone), out var hit) && hit.Entry.Expires > now ? hit.Entry : null;
+
+    // ---- internals used by the trackers, NAT and helpers ----
+
+    internal bool TryLookup(ConnTuple tuple, ushort zone, Timestamp now, out ConnEntry entry, out CtDirection direction)
+    {
+        if (byTuple.TryGetValue(new TupleKey(tuple, zone), out var hit))
+        {
+            if (hit.Entry.Expires > now)
+            {
+                (entry, direction) = hit;
+                return true;
+            }
+            Remove(hit.Entry);
+        }
+        entry = null!;
+        direction = default;
+        return false;
+    }
+
+    /// <summary>nf_conntrack_tuple_taken: is the tuple in use by a confirmed entry other than <paramref name="ignored"/>?</summary>
+    internal bool IsTaken(ConnTuple tuple, ushort zone, ConnEntry? ignored) =>
+        byTuple.TryGetValue(new TupleKey(tuple, zone), out var hit) && hit.Entry != ignored;
+
+    private void RemoveIfExpired(ConnTuple tuple, ushort zone, Timestamp now)
+    {
+        if (byTuple.TryGetValue(new TupleKey(tuple, zone), out var hit) && hit.Entry.Expires <= now) Remove(hit.Entry);
+    }
+
+    /// <summary>nf_conntrack_tuple_taken as NAT asks it: expired entries do not count.</summary>
+    internal bool IsTakenLive(ConnTuple tuple, ushort zone, ConnEntry? ignored, Timestamp now) =>
+        byTuple.TryGetValue(new TupleKey(tuple, zone), out var hit) && hit.Entry != ignored && hit.Entry.Expires > now;
+
+    internal IEnumerable<ConnEntry> ConfirmedEntries => byId.Values;
+
+    internal ConnEntry NewEntry(ushort zone, ConnTuple original, Timestamp now) => new(nextId++, zone, original, now);
+
+    internal void Insert(ConnEntry e)
+    {
+        e.Status |= CtStatus.Confirmed;
+        byTuple[new TupleKey(e.Original, e.Zone)] = (e, CtDirection.Original);
+        byTuple[new TupleKey(e.Reply, e.Zone)] = (e, CtDirection.Reply);
+        byId[e.Id] = e;
+    }
+
+    /// <summary>Deletes an entry (expiry, RST, reopen, early drop) and the expectations it made.</summary>
+    internal void Remove(ConnEntry e)
+    {
+        if (!byId.Remove(e.Id)) return;
+        byTuple.Remove(new TupleKey(e.Original, e.Zone));
+        byTuple.Remove(new TupleKey(e.Reply, e.Zone));
+        expectations.RemoveAll(x => x.Master == e);
+    }
+
+    /// <summary>Reaps every entry expired at <paramref name="now"/> (what the kernel's GC does lazily).</summary>
+    internal void ReapExpired(Timestamp now)
+    {
+        foreach (var e in byId.Values.Where(e => e.Expires <= now).ToList()) Remove(e);
+        expectations.RemoveAll(x => x.Expires <= now);
+    }
+
+    /// <summary>
+    /// Room for one more entry (nf_conntrack_max). The kernel counts the new entry, reaps expired ones, then drops
+    /// not-ASSURED entries from the hash buckets it scans; the hash is seeded randomly at boot, so the model picks
+    /// deterministically instead: the oldest confirmed entry that is not ASSURED. False when none can go.
+    /// </summary>
+    internal bool MakeRoom(Timestamp now)
+    {
+        if (Settings.Max <= 0 || byId.Count + 1 <= Settings.Max) return true;
+        ReapExpired(now);
+        if (byId.Count + 1 <= Settings.Max) return true;
+        var victim = byId.Values.FirstOrDefault(e => !e.IsAssured);
+        if (victim is null) return false;
+        Remove(victim);
+        return true;
+    }
+
+    internal void AddExpectation(Expectation x)
+    {
+        // The FTP helper allows one pending expectation per master: a newer one replaces it.
+        expectations.RemoveAll(old => old.Master == x.Master);
+        expectations.Add(x);
+    }
+
+    internal Expectation? TakeExpectation(ConnTuple tuple, ushort zone, Timestamp now)
+    {
+        expectations.RemoveAll(x => x.Expires <= now);
+        var hit = expectations.FirstOrDefault(x => x.Zone == zone && x.Matches(tuple));
+        if (hit is not null) expectations.Remove(hit);
+        return hit;
+    }
+
+    private readonly record struct TupleKey(ConnTuple Tuple, ushort Zone);
+
+    /// <summary>A fast hash over the tuple's fields (the hot path of every packet).</summary>
+    private sealed class TupleKeyComparer : IEqualityComparer<TupleKey>
+    {
+        public static readonly TupleKeyComparer Instance = new();
+
+        public bool Equals(TupleKey a, TupleKey b) =>
+            a.Tuple.Source.Value == b.Tuple.Source.Value && a.Tuple.Destination.Value == b.Tuple.Destination.Value
+            && a.Tuple.SourcePort == b.Tuple.SourcePort && a.Tuple.DestinationPort == b.Tuple.DestinationPort
+            && a.Tuple.Protocol == b.Tuple.Protocol && a.Zone == b.Zone && a.Tuple.Family == b.Tuple.Family
+            && a.Tuple.Source.Family == b.Tuple.Source.Family && a.Tuple.Destination.Family == b.Tuple.Destination.Family;
+
+        public int GetHashCode(TupleKey k)
+        {
+            var t = k.Tuple;
+            ulong s = (ulong)t.Source.Value ^ (ulong)(t.Source.Value >> 64);
+            ulong d = (ulong)t.Destination.Value ^ (ulong)(t.Destination.Value >> 64);
+            ulong h = s * 0x9E3779B97F4A7C15UL;
+            h ^= d + 0x632BE59BD9B4E019UL + (h << 6) + (h >> 2);
+            h ^= ((ulong)t.SourcePort << 32 | (ulong)t.DestinationPort << 16 | (ulong)t.Protocol << 8 | (uint)t.Family) * 0xC2B2AE3D27D4EB4FUL;
+            h ^= k.Zone;
+            return (int)(h ^ (h >> 32));
+        }
+    }
+}
