@@ -1,0 +1,57 @@
+using Harness.Engine.Conntrack;
+using Harness.Engine.Walk;
+using Harness.Rules;
+
+namespace Harness.Engine;
+
+public sealed partial class Engine
+{
+    /// <summary>The connection tracking table (entries, NAT bindings) after the packets processed so far.</summary>
+    public ConntrackTable Conntrack => _runtime.Conntrack;
+
+    /// <summary>
+    /// The conntrack step of PREROUTING and OUTPUT (priority -200). A packet coming back in through lo keeps the
+    /// entry it got on the way out, as the kernel keeps skb->_nfct. Returns a drop reason when conntrack dropped it.
+    /// </summary>
+    private string? TrackConnection(PacketState s)
+    {
+        if (s.Conntrack is not null) return null;
+        var ct = _runtime.Conntrack.Process(s.Packet, s.Hook, s.Template);
+        s.Conntrack = ct;
+        return ct.DropReason;
+    }
+
+    /// <summary>
+    /// The nat table at one hook: its chain is walked only for a connection whose binding for this manip is not set
+    /// up yet (its first packet); no NAT rule means a null binding. Then every tracked packet is rewritten from the binding.
+    /// </summary>
+    private bool RunNat(PacketState s, CompiledRuleset? rules, Hook hook, bool source, out Outcome? stop)
+    {
+        stop = null;
+        if (s.Conntrack is not { Entry: not null } ct) return true;
+        var manip = source ? NatManipType.Source : NatManipType.Destination;
+        var table = _runtime.Conntrack;
+        if (table.NeedsNat(ct, manip))
+        {
+            var chain = rules?.Builtin(2, hook);
+            if (chain is not null && !WalkTable(s, chain, out stop)) return false;
+            if (table.NeedsNat(ct, manip)) table.SetupNullBinding(ct, manip);
+        }
+        var rewritten = table.ApplyNat(ct, s.Packet, manip);
+        if (!ReferenceEquals(rewritten, s.Packet))
+        {
+            s.Rewrite(rewritten);
+            if (hook == Hook.Output) Reroute(s);
+        }
+        return true;
+    }
+
+    /// <summary>Confirms the entry at the end of INPUT / POSTROUTING; a drop reason when it cannot be inserted.</summary>
+    private string? ConfirmConntrack(PacketState s)
+    {
+        if (s.Conntrack is not { } ct) return null;
+        return _runtime.Conntrack.Confirm(ct, s.Packet) ? null : ct.DropReason ?? "conntrack: confirmation failed";
+    }
+
+    private static ConntrackView? ConntrackView(PacketState s) => s.Conntrack?.ToView();
+}

@@ -1,0 +1,256 @@
+using System.Collections.Immutable;
+using Harness.Engine.Routing;
+using Harness.Engine.Walk;
+using Harness.Hosts;
+using Harness.Net;
+using Harness.Packets;
+using Harness.Rules;
+
+namespace Harness.Engine;
+
+/// <summary>
+/// The deterministic model of netfilter for one case: the host's routing, the IPv4 and IPv6 rulesets compiled once,
+/// conntrack and NAT state, and the seeded random source. Feed it packets in capture order; each yields one outcome
+/// (plus one per packet the host generated in answer: REJECT replies, ICMP errors).
+/// </summary>
+public sealed partial class Engine
+{
+    private readonly EngineRuntime _runtime;
+    private readonly CompiledRuleset? _ipv4;
+    private readonly CompiledRuleset? _ipv6;
+
+    /// <summary>
+    /// The path list every packet records into: packets are processed one at a time, and a packet's path is copied into
+    /// its outcome before the next packet (or a reply it caused) starts.
+    /// </summary>
+    private readonly List<PathStep> _pathBuffer = new(32);
+
+    private Engine(Host host, Ruleset? ipv4, Ruleset? ipv6, EngineOptions options)
+    {
+        _runtime = new EngineRuntime(host, options);
+        if (ipv4 is not null && ipv4.Family != Family.IPv4) throw new EngineSetupException("the IPv4 ruleset is an IPv6 ruleset");
+        if (ipv6 is not null && ipv6.Family != Family.IPv6) throw new EngineSetupException("the IPv6 ruleset is an IPv4 ruleset");
+        _ipv4 = ipv4 is null ? null : new CompiledRuleset(ipv4, _runtime);
+        _ipv6 = ipv6 is null ? null : new CompiledRuleset(ipv6, _runtime);
+        Counters = new RuleCounters(_ipv4, _ipv6);
+    }
+
+    /// <summary>Compiles the rulesets for the host. Throws <see cref="EngineSetupException"/> naming the first rule that cannot be evaluated.</summary>
+    public static Engine Create(Ruleset? ipv4, Ruleset? ipv6, Host host, EngineOptions options) => new(host, ipv4, ipv6, options);
+
+    /// <summary>Per-rule packet and byte counters after the packets processed so far, like iptables -L -v.</summary>
+    public RuleCounters Counters { get; }
+
+    public Host Host => _runtime.Host;
+
+    public Fib Fib => _runtime.Fib;
+
+    /// <summary>Processes every packet in order.</summary>
+    public IEnumerable<Outcome> Replay(IEnumerable<Packet> packets)
+    {
+        foreach (var packet in packets)
+            foreach (var outcome in Process(packet))
+                yield return outcome;
+    }
+
+    /// <summary>
+    /// Runs one packet through the host: its own outcome first, then the outcome of every packet the host generated
+    /// because of it (REJECT's reply, ICMP errors), each marked <see cref="Outcome.Generated"/>.
+    /// </summary>
+    public IReadOnlyList<Outcome> Process(Packet packet)
+    {
+        if (packet.Direction == PacketDirection.Outbound)
+            return [Simple(packet, FinalVerdict.Accept, Disposition.ObservedEgress, null) with { OutInterface = packet.Interface, InInterface = null }];
+        if (packet.Ip is null)
+            return [Simple(packet, FinalVerdict.Drop, Disposition.Dropped, packet.DecodeError ?? "not an IP packet")];
+        if (packet.DecodeError is not null)
+            return [Simple(packet, FinalVerdict.Drop, Disposition.Dropped, packet.DecodeError)];
+        if (packet.Ip.Family == Family.IPv4 && !packet.Ip.HeaderChecksumValid)
+            return [Simple(packet, FinalVerdict.Drop, Disposition.Dropped, "bad IPv4 header checksum")];
+
+        var state = new PacketState(packet, _runtime, _pathBuffer);
+        Outcome outcome = IsLocallyGenerated(packet) ? RunLocal(state) : RunArrival(state);
+        if (state.Generated is null) return [outcome];
+        var all = new List<Outcome>(1 + state.Generated.Count) { outcome };
+        all.AddRange(state.Generated);
+        return all;
+    }
+
+    private bool IsLocallyGenerated(Packet packet)
+    {
+        if (_runtime.Options.LocallyGenerated is { } set && set.Contains(packet.Number)) return true;
+        return packet.Interface is null && _runtime.Fib.IsLocalAddress(packet.Ip!.Source);
+    }
+
+    private CompiledRuleset? RulesetFor(Family family) => family == Family.IPv4 ? _ipv4 : _ipv6;
+
+    private Outcome Simple(Packet packet, FinalVerdict verdict, Disposition disposition, string? reason) => new()
+    {
+        PacketNumber = packet.Number,
+        Time = packet.Time,
+        InInterface = packet.Interface ?? _runtime.Options.DefaultInterface,
+        Verdict = verdict,
+        Disposition = disposition,
+        Reason = reason,
+        Packet = packet,
+    };
+
+    // ------------------------------------------------------------------ arrivals
+
+    private Outcome RunArrival(PacketState s)
+    {
+        var iface = s.Packet.Interface ?? _runtime.Options.DefaultInterface;
+        if (iface is null)
+            return Finish(s, FinalVerdict.Drop, Disposition.Dropped, "the capture does not say which interface the packet arrived on (give a default interface)", null);
+        s.InInterface = iface;
+        var hostIface = _runtime.Interface(iface);
+        if (hostIface is null && !_runtime.Host.Interfaces.IsDefaultOrEmpty)
+            return Finish(s, FinalVerdict.Drop, Disposition.Dropped, $"the host has no interface \"{iface}\"", null);
+        if (hostIface is not null && s.Packet.Link is { } link && !hostIface.IsLoopback
+            && !link.Destination.IsMulticast && link.Destination != hostIface.Mac && hostIface.Mac.Value != 0)
+            return Finish(s, FinalVerdict.Drop, Disposition.Dropped, "destination MAC is not this host's (PACKET_OTHERHOST)", null);
+        if (MartianSource(s.Ip.Source) is { } martian)
+            return Finish(s, FinalVerdict.Drop, Disposition.Dropped, martian, null);
+
+        if (!RunHook(s, Hook.Prerouting, out var stop)) return stop!;
+
+        var route = _runtime.Fib.Lookup(s.Ip.Destination, s.Ip.Source, s.Mark, s.InInterface);
+        s.Route = route;
+        if (ValidateSource(s) is { } invalid)
+            return Finish(s, FinalVerdict.Drop, Disposition.Dropped, invalid, Hook.Prerouting);
+
+        if (route.IsLocal)
+        {
+            if (!RunHook(s, Hook.Input, out stop)) return stop!;
+            if (ConfirmConntrack(s) is { } why) return Finish(s, FinalVerdict.Drop, Disposition.Dropped, why, Hook.Input);
+            return Finish(s, FinalVerdict.Accept, Disposition.Delivered, null, null);
+        }
+        return Forward(s, route);
+    }
+
+    private Outcome Forward(PacketState s, RouteResult route)
+    {
+        bool forwarding = s.Family == Family.IPv4 ? _runtime.IpForward : _runtime.Ipv6Forwarding;
+        switch (route.Kind)
+        {
+            case RouteKind.Blackhole:
+                return Finish(s, FinalVerdict.Drop, Disposition.Dropped, "blackhole route", Hook.Prerouting);
+            case RouteKind.Unreachable or RouteKind.Prohibit or RouteKind.NoRoute when !forwarding:
+                return Finish(s, FinalVerdict.Drop, Disposition.Dropped, "forwarding disabled", Hook.Prerouting);
+            case RouteKind.Unreachable or RouteKind.Prohibit or RouteKind.NoRoute:
+            {
+                // ip_error / ip6_pkt_drop: the host answers with destination unreachable (net, host, or administratively
+                // prohibited), which goes out through OUTPUT like any packet it makes.
+                var outcome = Finish(s, FinalVerdict.Drop, Disposition.Dropped,
+                    route.Kind switch { RouteKind.Prohibit => "prohibit route", RouteKind.Unreachable => "unreachable route", _ => "no route" }, Hook.Prerouting);
+                byte code = (s.Family, route.Kind) switch
+                {
+                    (Family.IPv4, RouteKind.NoRoute) => 0,
+                    (Family.IPv4, RouteKind.Unreachable) => 1,
+                    (Family.IPv4, _) => 13,
+                    (_, RouteKind.Prohibit) => 1,
+                    _ => 0,
+                };
+                if (Replies.IcmpError(s, _runtime, s.Family == Family.IPv4 ? (byte)3 : (byte)1, code) is { } error)
+                    SendGenerated(s, error);
+                return outcome;
+            }
+        }
+        if (!forwarding)
+            return Finish(s, FinalVerdict.Drop, Disposition.Dropped, "forwarding disabled", Hook.Prerouting);
+        if (s.Ip.Ttl <= 1)
+        {
+            var error = Replies.TimeExceeded(s, _runtime);
+            var outcome = Finish(s, FinalVerdict.Drop, Disposition.Dropped, s.Family == Family.IPv4 ? "TTL exceeded in forwarding" : "hop limit exceeded in forwarding", Hook.Prerouting);
+            if (error is not null) SendGenerated(s, error);
+            return outcome;
+        }
+        s.Rewrite(_runtime.Options.RebuildBytes
+            ? HeaderRewrite.WithTtl(s.Packet, (byte)(s.Ip.Ttl - 1))
+            : s.Packet with { Ip = s.Ip with { Ttl = (byte)(s.Ip.Ttl - 1) } });
+        s.OutInterface = route.Device;
+        if (!RunHook(s, Hook.Forward, out var stop)) return stop!;
+        if (!RunHook(s, Hook.Postrouting, out stop)) return stop!;
+        if (ConfirmConntrack(s) is { } why) return Finish(s, FinalVerdict.Drop, Disposition.Dropped, why, Hook.Postrouting);
+        return Finish(s, FinalVerdict.Accept, Disposition.Forwarded, null, null);
+    }
+
+    /// <summary>Sources the kernel refuses before routing (ip_route_input_slow's martian checks), IPv4 only.</summary>
+    private static string? MartianSource(Address source)
+    {
+        if (source.Family != Family.IPv4) return (source.Value >> 120) == 0xFF ? "martian source (multicast)" : null;
+        uint v = (uint)source.Value;
+        if ((v >> 28) == 0xE) return "martian source (multicast)";
+        if (v == 0xFFFF_FFFF) return "martian source (broadcast)";
+        return null;
+    }
+
+    /// <summary>fib_validate_source: a local or loopback source from outside, and rp_filter strict/loose.</summary>
+    private string? ValidateSource(PacketState s)
+    {
+        if (s.Family != Family.IPv4 || s.InInterface == "lo") return null;
+        var iface = _runtime.Interface(s.InInterface);
+        if (iface is { IsLoopback: true }) return null;
+        var src = s.Ip.Source;
+        uint v = (uint)src.Value;
+        if (v == 0) return (s.Route!.IsLocal) ? null : "martian source (0.0.0.0)";
+        if ((v >> 24) == 127) return "martian source (loopback address from outside)";
+        if (_runtime.Fib.IsLocalAddress(src)) return "martian source (one of this host's addresses)";
+        int rp = _runtime.RpFilter(s.InInterface!);
+        if (rp == 0) return null;
+        var back = _runtime.Fib.Lookup(src, s.Ip.Destination, s.Mark, s.InInterface);
+        if (back.Kind != RouteKind.Unicast) return "rp_filter: no route back to the source";
+        if (rp == 1 && back.Device != s.InInterface) return $"rp_filter: the route back to the source leaves by {back.Device}, not {s.InInterface}";
+        return null;
+    }
+
+    // ------------------------------------------------------------------ locally generated
+
+    private Outcome RunLocal(PacketState s)
+    {
+        s.LocallyGenerated = true;
+        if (_runtime.Options.Owners is { } owners && owners.TryGetValue(s.Packet.Number, out var owner)) s.Owner = owner;
+        var route = _runtime.Fib.Lookup(s.Ip.Destination, s.Ip.Source, s.Mark, null);
+        if (!Routable(route, out var noRoute)) return Finish(s, FinalVerdict.Drop, Disposition.Dropped, noRoute, null);
+        s.Route = route;
+        s.OutInterface = route.IsLocal ? LoopbackName() : route.Device;
+        if (!RunHook(s, Hook.Output, out var stop)) return stop!;
+        if (s.Route != route) route = s.Route!;
+        if (!RunHook(s, Hook.Postrouting, out stop)) return stop!;
+        if (ConfirmConntrack(s) is { } why) return Finish(s, FinalVerdict.Drop, Disposition.Dropped, why, Hook.Postrouting);
+        if (!route.IsLocal) return Finish(s, FinalVerdict.Accept, Disposition.Sent, null, null);
+
+        // Loopback: the packet comes back in through lo, keeping its conntrack entry (already confirmed).
+        s.InInterface = s.OutInterface;
+        s.OutInterface = null;
+        if (!RunHook(s, Hook.Prerouting, out stop)) return stop!;
+        if (!RunHook(s, Hook.Input, out stop)) return stop!;
+        return Finish(s, FinalVerdict.Accept, Disposition.Delivered, null, null);
+    }
+
+    private string LoopbackName() =>
+        _runtime.Host.Interfaces.FirstOrDefault(i => i.IsLoopback)?.Name ?? "lo";
+
+    private static bool Routable(RouteResult route, out string reason)
+    {
+        reason = route.Kind switch
+        {
+            RouteKind.NoRoute => "no route",
+            RouteKind.Unreachable => "unreachable route",
+            RouteKind.Prohibit => "prohibit route",
+            RouteKind.Blackhole => "blackhole route",
+            _ => "",
+        };
+        return reason.Length == 0;
+    }
+
+    /// <summary>After OUTPUT changed the destination or the mark: route again (ip_route_me_harder).</summary>
+    private void Reroute(PacketState s)
+    {
+        var route = _runtime.Fib.Lookup(s.Ip.Destination, s.Ip.Source, s.Mark, null);
+        if (route == s.Route) return;
+        s.Route = route;
+        if (route.Kind is RouteKind.Unicast or RouteKind.Local or RouteKind.Broadcast or RouteKind.Multicast)
+            s.OutInterface = route.IsLocal ? LoopbackName() : route.Device;
+    }
+}

@@ -1,0 +1,60 @@
+using Harness.Engine.Walk;
+using Harness.Net;
+using Harness.Packets;
+
+namespace Harness.Engine;
+
+/// <summary>
+/// The packets the host itself sends in answer to one it handled: REJECT's TCP reset (nf_send_reset) and ICMP/ICMPv6
+/// errors (nf_send_unreach, icmp_send for an expired TTL): this class decides whether the kernel answers and from
+/// which address; <see cref="PacketBuilder"/> builds the bytes.
+/// </summary>
+public static class Replies
+{
+    /// <summary>The kernel's default TTL / hop limit for packets it originates (net.ipv4.ip_default_ttl, hop_limit).</summary>
+    public const byte DefaultTtl = 64;
+
+    /// <summary>ICMP type 11 code 0 / ICMPv6 type 3 code 0 for a forwarded packet whose TTL ran out.</summary>
+    public static Packet? TimeExceeded(PacketState s, EngineRuntime runtime) =>
+        s.Family == Family.IPv4 ? IcmpError(s, runtime, 11, 0) : IcmpError(s, runtime, 3, 0);
+
+    /// <summary>
+    /// An ICMP (or ICMPv6) error quoting <paramref name="s"/>'s packet as it is now, from the address the kernel would
+    /// pick: the packet's destination when it was for this host, else the address of the interface the error leaves by.
+    /// Null when the kernel sends no error (an ICMP error about an ICMP error, a non-first fragment, a broadcast).
+    /// </summary>
+    public static Packet? IcmpError(PacketState s, EngineRuntime runtime, byte type, byte code)
+    {
+        var original = s.Packet;
+        var ip = original.Ip!;
+        if (ip.IsLaterFragment) return null;
+        if (original.Transport is IcmpHeader { IsError: true }) return null;
+        if (runtime.Fib.IsBroadcastAddress(ip.Destination) || IsMulticast(ip.Destination)) return null;
+        var source = ReplySource(s, runtime);
+        if (source is null) return null;
+        var offending = s.Dirty ? PacketBuilder.Rebuild(original) : original;
+        return PacketBuilder.IcmpError(offending, type, code, source.Value, ttl: DefaultTtl);
+    }
+
+    /// <summary>REJECT --reject-with tcp-reset: the RST nf_send_reset builds (null for a RST, a fragment or non-TCP).</summary>
+    public static Packet? TcpReset(PacketState s)
+    {
+        var original = s.Packet;
+        var ip = original.Ip!;
+        if (original.Transport is not TcpHeader tcp || (tcp.Flags & TcpFlags.Rst) != 0 || ip.IsLaterFragment) return null;
+        if (!tcp.ChecksumValid) return null;
+        return PacketBuilder.TcpReset(original, DefaultTtl);
+    }
+
+    private static Address? ReplySource(PacketState s, EngineRuntime runtime)
+    {
+        var ip = s.Packet.Ip!;
+        if (runtime.Fib.IsLocalAddress(ip.Destination)) return ip.Destination;
+        var back = runtime.Fib.Lookup(ip.Source, null, 0, null);
+        if (back.Kind is not (Routing.RouteKind.Unicast or Routing.RouteKind.Local)) return null;
+        return runtime.Fib.SourceFor(ip.Source, back) ?? runtime.Fib.PrimaryAddress(s.InInterface, ip.Family);
+    }
+
+    private static bool IsMulticast(Address a) =>
+        a.Family == Family.IPv4 ? ((uint)a.Value >> 28) == 0xE : (a.Value >> 120) == 0xFF;
+}

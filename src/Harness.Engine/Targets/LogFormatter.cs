@@ -1,0 +1,121 @@
+using System.Globalization;
+using System.Text;
+using Harness.Net;
+using Harness.Packets;
+
+namespace Harness.Engine.Targets;
+
+/// <summary>
+/// Writes a packet the way the kernel's nf_log_syslog does for LOG (and NFLOG's text form):
+/// "PREFIXIN=eth0 OUT= MAC=… SRC=… DST=… LEN=… TOS=0x00 PREC=0x00 TTL=… ID=… DF PROTO=TCP SPT=… DPT=… WINDOW=… RES=0x00 SYN URGP=0 ",
+/// trailing space included, as dmesg shows it (without the syslog level and timestamp).
+/// </summary>
+public static class LogFormatter
+{
+    public static string Format(string prefix, Packet packet, string? inInterface, string? outInterface, uint mark,
+        bool tcpSequence = false, bool tcpOptions = false, bool ipOptions = false, SocketOwner? owner = null)
+    {
+        var sb = new StringBuilder(200);
+        sb.Append(prefix).Append("IN=").Append(inInterface).Append(" OUT=").Append(outInterface).Append(' ');
+        if (inInterface is not null)
+        {
+            sb.Append("MAC=");
+            if (packet.Link is { } link)
+            {
+                Span<byte> b = stackalloc byte[14];
+                link.Destination.WriteBytes(b);
+                link.Source.WriteBytes(b[6..]);
+                b[12] = (byte)(link.EtherType >> 8);
+                b[13] = (byte)link.EtherType;
+                for (int i = 0; i < 14; i++)
+                {
+                    if (i > 0) sb.Append(':');
+                    sb.Append(b[i].ToString("x2", CultureInfo.InvariantCulture));
+                }
+            }
+            sb.Append(' ');
+        }
+        if (packet.Ip is { } ip)
+            AppendIp(sb, ip, packet.Transport, tcpSequence, tcpOptions, ipOptions);
+        if (owner is not null) sb.Append(CultureInfo.InvariantCulture, $"UID={owner.Uid} GID={owner.Gid} ");
+        if (mark != 0) sb.Append(CultureInfo.InvariantCulture, $"MARK=0x{mark:x} ");
+        return sb.ToString();
+    }
+
+    private static void AppendIp(StringBuilder sb, IpHeader ip, TransportHeader? transport, bool tcpSequence, bool tcpOptions, bool ipOptions)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        if (ip.Family == Family.IPv4)
+        {
+            sb.Append(inv, $"SRC={ip.Source} DST={ip.Destination} LEN={ip.TotalLength} TOS=0x{ip.Tos & 0x1E:X2} PREC=0x{ip.Tos & 0xE0:X2} TTL={ip.Ttl} ID={ip.Id} ");
+            if ((ip.Tos & 0x3) == 0x3) sb.Append("CE ");
+            if (ip.DontFragment) sb.Append("DF ");
+            if (ip.MoreFragments) sb.Append("MF ");
+            if (ip.FragmentOffset != 0) sb.Append(inv, $"FRAG:{ip.FragmentOffset / 8} ");
+            if (ipOptions && ip.Options.Length > 0) sb.Append("OPT (").Append(Convert.ToHexString(ip.Options.Span)).Append(") ");
+            if (ip.IsLaterFragment) { sb.Append(inv, $"PROTO={Name(ip.Protocol, false)} "); return; }
+        }
+        else
+        {
+            sb.Append(inv, $"SRC={ip.Source} DST={ip.Destination} LEN={ip.TotalLength} TC={ip.Tos} HOPLIMIT={ip.Ttl} FLOWLBL={ip.FlowLabel} ");
+            if (ip.IsFragment)
+            {
+                sb.Append(inv, $"FRAG:{ip.FragmentOffset} ");
+                if (ip.MoreFragments) sb.Append("INCOMPLETE ");
+                sb.Append(inv, $"ID:{ip.Id:x8} ");
+                if (ip.IsLaterFragment) return;
+            }
+        }
+        switch (transport)
+        {
+            case TcpHeader t:
+                sb.Append(inv, $"PROTO=TCP SPT={t.SourcePort} DPT={t.DestinationPort} ");
+                if (tcpSequence) sb.Append(inv, $"SEQ={t.Sequence} ACK={t.Acknowledgment} ");
+                sb.Append(inv, $"WINDOW={t.Window} RES=0x00 ");
+                if ((t.Flags & TcpFlags.Cwr) != 0) sb.Append("CWR ");
+                if ((t.Flags & TcpFlags.Ece) != 0) sb.Append("ECE ");
+                if ((t.Flags & TcpFlags.Urg) != 0) sb.Append("URG ");
+                if ((t.Flags & TcpFlags.Ack) != 0) sb.Append("ACK ");
+                if ((t.Flags & TcpFlags.Psh) != 0) sb.Append("PSH ");
+                if ((t.Flags & TcpFlags.Rst) != 0) sb.Append("RST ");
+                if ((t.Flags & TcpFlags.Syn) != 0) sb.Append("SYN ");
+                if ((t.Flags & TcpFlags.Fin) != 0) sb.Append("FIN ");
+                sb.Append(inv, $"URGP={t.UrgentPointer} ");
+                if (tcpOptions && t.Options.Length > 0) sb.Append("OPT (").Append(Convert.ToHexString(t.Options.Span)).Append(") ");
+                break;
+            case UdpHeader u:
+                sb.Append(inv, $"PROTO={(ip.Protocol == IpProtocol.UdpLite ? "UDPLITE" : "UDP")} SPT={u.SourcePort} DPT={u.DestinationPort} LEN={u.Length} ");
+                break;
+            case SctpHeader s:
+                sb.Append(inv, $"PROTO=SCTP SPT={s.SourcePort} DPT={s.DestinationPort} ");
+                break;
+            case IcmpHeader i:
+                sb.Append(inv, $"PROTO={(i.IsV6 ? "ICMPv6" : "ICMP")} TYPE={i.Type} CODE={i.Code} ");
+                if (IsEcho(i)) sb.Append(inv, $"ID={i.Identifier} SEQ={i.SequenceNumber} ");
+                if (i.IsError && i.Quoted is { } q)
+                {
+                    sb.Append('[');
+                    AppendIp(sb, q.Ip, q.Transport, tcpSequence, tcpOptions, ipOptions);
+                    sb.Append("] ");
+                }
+                if ((!i.IsV6 && i.Type == 3 && i.Code == 4) || (i.IsV6 && i.Type == 2)) sb.Append(inv, $"MTU={i.Mtu} ");
+                break;
+            default:
+                sb.Append(inv, $"PROTO={Name(ip.Protocol, ip.Family == Family.IPv6)} ");
+                break;
+        }
+    }
+
+    private static bool IsEcho(IcmpHeader i) => i.IsV6 ? i.Type is 128 or 129 : i.Type is 0 or 8;
+
+    private static string Name(byte protocol, bool v6) => protocol switch
+    {
+        IpProtocol.Tcp => "TCP",
+        IpProtocol.Udp => "UDP",
+        IpProtocol.UdpLite => "UDPLITE",
+        IpProtocol.Icmp => "ICMP",
+        IpProtocol.Icmpv6 => "ICMPv6",
+        IpProtocol.Sctp => "SCTP",
+        _ => protocol.ToString(CultureInfo.InvariantCulture),
+    };
+}

@@ -1,0 +1,65 @@
+using Harness.Engine.Conntrack;
+using Harness.Engine.Routing;
+using Harness.Hosts;
+
+namespace Harness.Engine.Walk;
+
+/// <summary>
+/// State shared by every packet of one replay: the host's FIB, the case's seeded random source, the ipsets and the
+/// `-m recent` lists. Deterministic: the only randomness is <see cref="Random"/>, seeded from the case.
+/// </summary>
+public sealed class EngineRuntime
+{
+    public EngineRuntime(Host host, EngineOptions options)
+    {
+        Host = host;
+        Options = options;
+        Fib = new Fib(host);
+        Random = new Random(options.Seed);
+        Sets = options.Sets ?? IpSets.Empty;
+        foreach (var (name, set) in Sets.Sets) LiveSets[name] = set;
+        foreach (var iface in host.Interfaces) _interfaces.TryAdd(iface.Name, iface);
+        IpForward = host.Sysctls.IpForward;
+        Ipv6Forwarding = host.Sysctls.Ipv6Forwarding;
+        Conntrack = new ConntrackTable(ConntrackSettings.FromSysctls(host.Sysctls), unchecked((uint)options.Seed));
+    }
+
+    /// <summary>The connection tracking table of this replay.</summary>
+    public ConntrackTable Conntrack { get; }
+
+    public Host Host { get; }
+
+    private readonly Dictionary<string, HostInterface> _interfaces = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _rpFilter = new(StringComparer.Ordinal);
+
+    /// <summary>net.ipv4.ip_forward, read once.</summary>
+    public bool IpForward { get; }
+
+    /// <summary>net.ipv6.conf.all.forwarding, read once.</summary>
+    public bool Ipv6Forwarding { get; }
+
+    /// <summary>The host's interface by name (first one listed when names repeat), or null.</summary>
+    public HostInterface? Interface(string? name) => name is not null && _interfaces.TryGetValue(name, out var i) ? i : null;
+
+    /// <summary>rp_filter of an interface (max of conf.all and conf.IFACE), read once per interface.</summary>
+    public int RpFilter(string iface)
+    {
+        if (!_rpFilter.TryGetValue(iface, out var v)) _rpFilter[iface] = v = Host.Sysctls.RpFilter(iface);
+        return v;
+    }
+
+    public EngineOptions Options { get; }
+
+    public Fib Fib { get; }
+
+    /// <summary>The case's one random source (statistic --mode random, NAT --random). Used in packet order only.</summary>
+    public Random Random { get; }
+
+    public IpSets Sets { get; }
+
+    /// <summary>The ipsets as they are now: the case's sets, changed by -j SET --add-set/--del-set as packets go by.</summary>
+    public Dictionary<string, IpSet> LiveSets { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The `-m recent` lists by name (shared by every rule naming the same list, as in the kernel).</summary>
+    public Dictionary<string, object> RecentTables { get; } = new(StringComparer.Ordinal);
+}

@@ -1,0 +1,114 @@
+using Harness.Engine.Conntrack;
+using Harness.Engine.Routing;
+using Harness.Net;
+using Harness.Packets;
+
+namespace Harness.Engine.Walk;
+
+/// <summary>
+/// Everything the hooks, matches and targets read and change while one packet crosses netfilter: the current
+/// (possibly rewritten) packet, interfaces, mark, conntrack entry, the path so far, log lines and generated replies.
+/// One instance per packet; never shared.
+/// </summary>
+public sealed class PacketState
+{
+    /// <param name="pathBuffer">A list to record the path in, reused between packets (cleared here); a new one when null.</param>
+    public PacketState(Packet packet, EngineRuntime runtime, List<PathStep>? pathBuffer = null)
+    {
+        pathBuffer?.Clear();
+        Path = pathBuffer ?? new List<PathStep>(8);
+        Packet = packet;
+        Original = packet;
+        Runtime = runtime;
+        Family = packet.Ip!.Family;
+    }
+
+    public EngineRuntime Runtime { get; }
+
+    /// <summary>The packet as received, before any rewrite.</summary>
+    public Packet Original { get; }
+
+    /// <summary>The packet as it is now (after NAT and mangle rewrites).</summary>
+    public Packet Packet { get; set; }
+
+    /// <summary>True when a rewrite changed header fields and <see cref="Packet"/>.Raw must be rebuilt before output.</summary>
+    public bool Dirty { get; set; }
+
+    public Family Family { get; }
+
+    public IpHeader Ip => Packet.Ip!;
+
+    public Timestamp Now => Packet.Time;
+
+    public Hook Hook { get; set; }
+
+    /// <summary>The table whose chains are being walked (raw, mangle, nat, filter, security).</summary>
+    public string Table { get; set; } = "";
+
+    public string? InInterface { get; set; }
+
+    public string? OutInterface { get; set; }
+
+    /// <summary>True for a packet this host originates (OUTPUT path).</summary>
+    public bool LocallyGenerated { get; set; }
+
+    public uint Mark { get; set; }
+
+    /// <summary>The route chosen so far (after PREROUTING for arrivals, before OUTPUT for local packets).</summary>
+    public RouteResult? Route { get; set; }
+
+    /// <summary>What conntrack attached to the packet; null before the conntrack step.</summary>
+    public CtPacket? Conntrack { get; set; }
+
+    /// <summary>What the raw table asked of conntrack (NOTRACK, CT --zone, CT --helper).</summary>
+    public CtTemplate Template { get; set; } = CtTemplate.Default;
+
+    /// <summary>Set by -j TRACE in raw: the kernel would log every rule; the path is always recorded anyway.</summary>
+    public bool Traced { get; set; }
+
+    /// <summary>The socket owner for locally generated packets, when the case gives one.</summary>
+    public SocketOwner? Owner { get; set; }
+
+    /// <summary>TCPMSS / TOS / TTL targets changed the packet; the outcome shows the rewritten packet.</summary>
+    public List<PathStep> Path { get; }
+
+    public List<string>? Log { get; set; }
+
+    /// <summary>Packets the engine generated because of this one (REJECT replies, ICMP errors), with the outcome of each.</summary>
+    public List<Outcome>? Generated { get; set; }
+
+    /// <summary>Set by REJECT: the drop is a rejection (with <see cref="RejectReply"/> when the kernel sends one).</summary>
+    public bool Rejected { get; set; }
+
+    /// <summary>The REJECT reply to send when the current verdict is a REJECT (null when the kernel sends none).</summary>
+    public Packet? RejectReply { get; set; }
+
+    /// <summary>The filter table's last decision (what an ACCEPT outcome names as its deciding rule).</summary>
+    public WalkResult? FilterDecision { get; set; }
+
+    /// <summary>The last decision made by a rule (not a policy) in any table.</summary>
+    public WalkResult? RuleDecision { get; set; }
+
+    /// <summary>The last decision of any table walk.</summary>
+    public WalkResult? AnyDecision { get; set; }
+
+    /// <summary>True for a packet the engine made (REJECT reply, ICMP error).</summary>
+    public bool IsGeneratedPacket { get; init; }
+
+    /// <summary>How many answers deep this generated packet is (0 for captured packets).</summary>
+    public int GeneratedDepth { get; init; }
+
+    public void AddLog(string line) => (Log ??= []).Add(line);
+
+    public void AddGenerated(Outcome outcome) => (Generated ??= []).Add(outcome);
+
+    /// <summary>
+    /// Replaces the packet by a rewritten copy. Rewrites patch the bytes too when the packet has them; a packet without
+    /// bytes is marked <see cref="Dirty"/> so its bytes are built once at the end.
+    /// </summary>
+    public void Rewrite(Packet rewritten)
+    {
+        Packet = rewritten;
+        if (!HeaderRewrite.HasBytes(rewritten) || !Runtime.Options.RebuildBytes) Dirty = true;
+    }
+}
