@@ -37,10 +37,10 @@ public sealed partial class Engine
             if (chain is not null && !WalkTable(s, chain, out stop)) return false;
             if (table.NeedsNat(ct, manip)) table.SetupNullBinding(ct, manip);
         }
-        var rewritten = table.ApplyNat(ct, s.Packet, manip);
+        var rewritten = table.ApplyNat(ct, s.Packet, manip, s.OwnBytes());
         if (!ReferenceEquals(rewritten, s.Packet))
         {
-            s.Rewrite(rewritten);
+            s.RewriteOwned(rewritten);
             if (hook == Hook.Output) Reroute(s);
         }
         return true;

@@ -144,7 +144,10 @@ public sealed class ConntrackTable
     /// so a wrong checksum stays wrong). Returns the packet unchanged when nothing applies. Records what it did in
     /// <see cref="CtPacket.NatApplied"/>.
     /// </summary>
-    public Packet ApplyNat(CtPacket ct, Packet packet, NatManipType manip) => Nat.Apply(ct, packet, manip);
+    public Packet ApplyNat(CtPacket ct, Packet packet, NatManipType manip) => Nat.Apply(ct, packet, manip, null);
+
+    /// <summary><see cref="ApplyNat(CtPacket, Packet, NatManipType)"/> patching <paramref name="ownBytes"/> (the array behind the packet's bytes, the caller's own copy) in place when given.</summary>
+    internal Packet ApplyNat(CtPacket ct, Packet packet, NatManipType manip, byte[]? ownBytes) => Nat.Apply(ct, packet, manip, ownBytes);
 
     /// <summary>
     /// The confirm step at the end of INPUT/POSTROUTING for an accepted packet: runs the connection's helper (FTP
@@ -267,6 +270,7 @@ public sealed class ConntrackTable
 
     internal Expectation? TakeExpectation(ConnTuple tuple, ushort zone, Timestamp now)
     {
+        if (expectations.Count == 0) return null;
         expectations.RemoveAll(x => x.Expires <= now);
         var hit = expectations.FirstOrDefault(x => x.Zone == zone && x.Matches(tuple));
         if (hit is not null) expectations.Remove(hit);

@@ -65,9 +65,12 @@ public sealed class CtPacket
     public Timestamp Time { get; internal set; }
 
     /// <summary>The address/port rewrites NAT applied to this packet, in order, e.g. "dst 203.0.113.1:80->10.0.0.2:8080".</summary>
-    public IReadOnlyList<string> NatApplied => natApplied;
+    public IReadOnlyList<string> NatApplied => natApplied is null ? [] : natApplied;
 
-    internal readonly List<string> natApplied = [];
+    /// <summary>Made on the first NAT rewrite (most packets have none).</summary>
+    private List<string>? natApplied;
+
+    internal void AddNatApplied(string text) => (natApplied ??= []).Add(text);
 
     /// <summary>The connection's state after this packet: null (no entry), "NEW" or "ESTABLISHED".</summary>
     public string? EntryStateAfter => Entry is null ? null : Entry.SeenReply ? "ESTABLISHED" : "NEW";
@@ -79,7 +82,12 @@ public sealed class CtPacket
         TcpStateAfter: Entry is null ? null : ProtocolStateAfter ?? Entry.ProtocolState,
         Original: Entry?.Original.ToCtTuple(),
         Reply: Entry?.Reply.ToCtTuple(),
-        Nat: natApplied.Count == 0 ? null : string.Join("; ", natApplied),
+        Nat: natApplied switch
+        {
+            null or { Count: 0 } => null,
+            { Count: 1 } => natApplied[0],
+            _ => string.Join("; ", natApplied),
+        },
         StateBefore: EntryStateBefore,
         StateAfter: EntryStateAfter);
 

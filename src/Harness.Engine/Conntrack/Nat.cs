@@ -234,22 +234,23 @@ internal static class Nat
 
     // ---- rewriting packets ----
 
-    public static Packet Apply(CtPacket ct, Packet packet, NatManipType manip)
+    /// <param name="ownBytes">The array behind the packet's bytes when the caller owns it (patched in place), else null (copied).</param>
+    public static Packet Apply(CtPacket ct, Packet packet, NatManipType manip, byte[]? ownBytes)
     {
         if (ct.Entry is not { } e || packet.Ip is null) return packet;
         if (ct.State == CtState.Related && packet.Transport is IcmpHeader { IsError: true } icmp)
-            return TranslateIcmpError(ct, e, packet, icmp, manip);
+            return TranslateIcmpError(ct, e, packet, icmp, manip, ownBytes);
         var statusBit = manip == NatManipType.Source ? CtStatus.SrcNat : CtStatus.DstNat;
         if (ct.Direction == CtDirection.Reply) statusBit = statusBit == CtStatus.SrcNat ? CtStatus.DstNat : CtStatus.SrcNat;
         if ((e.Status & statusBit) == 0) return packet;
         var target = ConntrackTable.Invert(e.TupleOf(Other(ct.Direction)));
-        var rewritten = PacketRewriter.Manip(packet, target, manip);
+        var rewritten = PacketRewriter.Manip(packet, target, manip, ownBytes);
         Record(ct, packet, rewritten, manip);
         return rewritten;
     }
 
     /// <summary>nf_nat_icmp_reply_translation: un-NAT the quoted packet, then make the outer header the reply's.</summary>
-    private static Packet TranslateIcmpError(CtPacket ct, ConnEntry e, Packet packet, IcmpHeader icmp, NatManipType manip)
+    private static Packet TranslateIcmpError(CtPacket ct, ConnEntry e, Packet packet, IcmpHeader icmp, NatManipType manip, byte[]? ownBytes)
     {
         var statusBit = manip == NatManipType.Source ? CtStatus.SrcNat : CtStatus.DstNat;
         if (ct.Direction == CtDirection.Reply) statusBit = statusBit == CtStatus.SrcNat ? CtStatus.DstNat : CtStatus.SrcNat;
@@ -258,7 +259,7 @@ internal static class Nat
         var other = e.TupleOf(Other(ct.Direction));
         var innerManip = manip == NatManipType.Source ? NatManipType.Destination : NatManipType.Source;
         var outerTarget = ConntrackTable.Invert(other) with { Protocol = packet.Ip!.Protocol };
-        var rewritten = PacketRewriter.ManipIcmpError(packet, other, innerManip, outerTarget, manip);
+        var rewritten = PacketRewriter.ManipIcmpError(packet, other, innerManip, outerTarget, manip, ownBytes);
         Record(ct, packet, rewritten, manip);
         return rewritten;
     }
@@ -280,7 +281,7 @@ internal static class Nat
             ? $"src {Fmt(b.Source, Port(before, true))}->{Fmt(a.Source, Port(after, true))}"
             : $"dst {Fmt(b.Destination, Port(before, false))}->{Fmt(a.Destination, Port(after, false))}";
         if (after.Transport is IcmpHeader { IsError: true }) text += " (and the quoted packet)";
-        ct.natApplied.Add(text);
+        ct.AddNatApplied(text);
     }
 
     private static CtDirection Other(CtDirection d) => d == CtDirection.Original ? CtDirection.Reply : CtDirection.Original;

@@ -9,10 +9,13 @@ namespace Harness.Engine.Conntrack;
 /// </summary>
 internal static class PacketRewriter
 {
-    /// <summary>Sets the source (or destination) address and port / ICMP id of the packet to those of <paramref name="target"/>.</summary>
-    public static Packet Manip(Packet p, ConnTuple target, NatManipType manip)
+    /// <summary>
+    /// Sets the source (or destination) address and port / ICMP id of the packet to those of <paramref name="target"/>.
+    /// <paramref name="ownBytes"/>: the array behind <paramref name="p"/>.Raw when the caller owns it (patched in place), else null (copied).
+    /// </summary>
+    public static Packet Manip(Packet p, ConnTuple target, NatManipType manip, byte[]? ownBytes = null)
     {
-        var buf = p.Raw.ToArray();
+        var buf = ownBytes ?? p.Raw.ToArray();
         var (ip, transport) = ManipAt(buf, 0, p.Ip!, p.Transport, target, manip, buf.Length);
         return p with { Ip = ip, Transport = transport, Raw = buf };
     }
@@ -21,9 +24,9 @@ internal static class PacketRewriter
     /// The ICMP error translation: the quoted packet gets <paramref name="innerManip"/> towards <paramref name="inner"/>,
     /// the ICMP checksum is recomputed, and the outer header gets <paramref name="outerManip"/> towards <paramref name="outer"/>.
     /// </summary>
-    public static Packet ManipIcmpError(Packet p, ConnTuple inner, NatManipType innerManip, ConnTuple outer, NatManipType outerManip)
+    public static Packet ManipIcmpError(Packet p, ConnTuple inner, NatManipType innerManip, ConnTuple outer, NatManipType outerManip, byte[]? ownBytes = null)
     {
-        var buf = p.Raw.ToArray();
+        var buf = ownBytes ?? p.Raw.ToArray();
         var ip = p.Ip!;
         var icmp = (IcmpHeader)p.Transport!;
         int icmpOff = ip.HeaderLength;
@@ -53,8 +56,11 @@ internal static class PacketRewriter
         int addrLen = v4 ? 4 : 16;
         int addrOff = ipOff + (v4 ? (src ? 12 : 16) : (src ? 8 : 24));
         int l4 = ipOff + ip.HeaderLength;
-        var oldBytes = oldAddr.ToBytes();
-        var newBytes = newAddr.ToBytes();
+        Span<byte> oldBytes = stackalloc byte[16], newBytes = stackalloc byte[16];
+        oldAddr.WriteBytes(oldBytes);
+        newAddr.WriteBytes(newBytes);
+        oldBytes = oldBytes[..(oldAddr.BitLength / 8)];
+        newBytes = newBytes[..(newAddr.BitLength / 8)];
         bool haveAddr = buf.Length >= addrOff + addrLen;
 
         TransportHeader? newT = t;
@@ -129,14 +135,14 @@ internal static class PacketRewriter
         if (haveAddr)
         {
             if (v4 && buf.Length >= ipOff + 12) Replace(buf, ipOff + 10, oldBytes, newBytes);
-            newBytes.CopyTo(buf, addrOff);
+            newBytes.CopyTo(buf.AsSpan(addrOff));
         }
         var newIp = src ? ip with { Source = newAddr } : ip with { Destination = newAddr };
         return (newIp, newT);
     }
 
     /// <summary>Incremental update of the checksum at <paramref name="at"/> for 16-bit words changing from old to new.</summary>
-    private static void Replace(byte[] buf, int at, byte[] oldBytes, byte[] newBytes)
+    private static void Replace(byte[] buf, int at, ReadOnlySpan<byte> oldBytes, ReadOnlySpan<byte> newBytes)
     {
         uint sum = (ushort)~ReadU16(buf, at);
         for (int i = 0; i + 1 < oldBytes.Length; i += 2)

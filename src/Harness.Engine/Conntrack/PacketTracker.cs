@@ -5,9 +5,9 @@ namespace Harness.Engine.Conntrack;
 
 /// <summary>
 /// nf_conntrack_in for one packet: ICMP errors to RELATED, tuple, lookup or creation (with expectations and the
-/// table limit), the protocol tracker, SEEN_REPLY and accounting.
+/// table limit), the protocol tracker, SEEN_REPLY and accounting. A struct: one per packet, on the stack.
 /// </summary>
-internal sealed class PacketTracker(ConntrackTable table, Packet packet, Hook hook, CtTemplate template, Timestamp now)
+internal readonly struct PacketTracker(ConntrackTable table, Packet packet, Hook hook, CtTemplate template, Timestamp now)
 {
     private ConntrackSettings Settings => table.Settings;
 

@@ -11,14 +11,17 @@ namespace Harness.Engine.Walk;
 public static class HeaderRewrite
 {
     /// <summary>TTL (IPv4) or hop limit (IPv6).</summary>
-    public static Packet WithTtl(Packet packet, byte ttl)
+    public static Packet WithTtl(Packet packet, byte ttl) => WithTtl(packet, ttl, null);
+
+    /// <summary>TTL or hop limit, patching <paramref name="ownBytes"/> (the array behind the packet's bytes, owned by the caller) in place when given.</summary>
+    internal static Packet WithTtl(Packet packet, byte ttl, byte[]? ownBytes)
     {
         var ip = packet.Ip!;
         if (ip.Ttl == ttl) return packet;
         var raw = packet.Raw;
         if (ip.Family == Family.IPv4 && raw.Length >= 20)
         {
-            var buf = raw.ToArray();
+            var buf = ownBytes ?? raw.ToArray();
             ushort oldWord = (ushort)((buf[8] << 8) | buf[9]);
             buf[8] = ttl;
             ushort newWord = (ushort)((buf[8] << 8) | buf[9]);
@@ -27,7 +30,7 @@ public static class HeaderRewrite
         }
         if (ip.Family == Family.IPv6 && raw.Length >= 40)
         {
-            var buf = raw.ToArray();
+            var buf = ownBytes ?? raw.ToArray();
             buf[7] = ttl;
             return packet with { Ip = ip with { Ttl = ttl }, Raw = buf };
         }

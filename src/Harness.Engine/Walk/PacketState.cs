@@ -111,4 +111,31 @@ public sealed class PacketState
         Packet = rewritten;
         if (!HeaderRewrite.HasBytes(rewritten) || !Runtime.Options.RebuildBytes) Dirty = true;
     }
+
+    /// <summary>
+    /// The byte array behind <see cref="Packet"/>.Raw when a rewrite of this packet made it (a copy nobody else has
+    /// seen yet): later rewrites of the same packet patch it in place instead of copying the bytes again.
+    /// </summary>
+    internal byte[]? OwnedBuffer { get; set; }
+
+    /// <summary>The packet's own copy of its bytes when it has one (a rewriter may patch it in place), else null (copy first).</summary>
+    internal byte[]? OwnBytes() => OwnedBuffer is { } owned && ArrayOf(Packet.Raw) == owned ? owned : null;
+
+    /// <summary>
+    /// <see cref="Rewrite"/> for a packet a rewriter made from <see cref="OwnBytes"/>: when its bytes are a new array
+    /// (the rewriter's copy) or still the packet's own copy, later rewrites may patch them in place.
+    /// </summary>
+    internal void RewriteOwned(Packet rewritten)
+    {
+        var before = ArrayOf(Packet.Raw);
+        var owned = OwnBytes();
+        Rewrite(rewritten);
+        var after = ArrayOf(rewritten.Raw);
+        OwnedBuffer = after is not null && (after != before || after == owned) ? after : null;
+    }
+
+    /// <summary>The whole array behind <paramref name="raw"/>, or null when it is only part of one (or not an array).</summary>
+    private static byte[]? ArrayOf(ReadOnlyMemory<byte> raw) =>
+        System.Runtime.InteropServices.MemoryMarshal.TryGetArray(raw, out var segment) && segment.Array is { } array
+        && segment.Offset == 0 && segment.Count == array.Length && array.Length > 0 ? array : null;
 }
