@@ -16,7 +16,7 @@ public sealed partial class Engine
     private string? TrackConnection(PacketState s)
     {
         if (s.Conntrack is not null) return null;
-        var ct = _runtime.Conntrack.Process(s.Packet, s.Hook, s.Template);
+        var ct = _runtime.Conntrack.Process(s.Packet, s.Hook, s.RawTemplateIgnored ? null : s.Template);
         s.Conntrack = ct;
         return ct.DropReason;
     }

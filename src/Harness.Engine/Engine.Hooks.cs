@@ -151,7 +151,13 @@ public sealed partial class Engine
     {
         if (cause.GeneratedDepth >= 2) return; // the kernel never answers an answer to an answer
         var state = new PacketState(reply, _runtime, _pathBuffer) { IsGeneratedPacket = true, GeneratedDepth = cause.GeneratedDepth + 1 };
-        if (cause.Conntrack is { } ct) state.Conntrack = _runtime.Conntrack.ForGeneratedReply(ct, Hook.Output, reply.Time);
+        // With an entry the reply is attached to it (RELATED); without one it is tracked in OUTPUT like any local
+        // packet. An UNTRACKED cause leaves the reply's skb->_nfct non-zero, so raw's NOTRACK/CT skip the reply.
+        if (cause.Conntrack is { } ct)
+        {
+            state.Conntrack = _runtime.Conntrack.AttachToGeneratedReply(ct, reply, Hook.Output);
+            state.RawTemplateIgnored = ct.State == Harness.Engine.Conntrack.CtState.Untracked;
+        }
         var outcome = RunLocal(state);
         cause.AddGenerated(outcome);
         if (state.Generated is not null)

@@ -88,7 +88,8 @@ public sealed class ConntrackTable
     /// <summary>
     /// The conntrack of a packet the engine generated in answer to <paramref name="cause"/> (REJECT's TCP RST or ICMP
     /// error): the kernel attaches the cause's entry as RELATED in the opposite direction (nf_ct_attach), so NAT
-    /// translates it back. Untracked/INVALID causes give an untracked reply.
+    /// translates it back. Untracked/INVALID causes give an untracked reply here; the engine instead tracks such a
+    /// reply afresh in OUTPUT, as the kernel does (see <c>AttachToGeneratedReply</c>).
     /// </summary>
     public CtPacket ForGeneratedReply(CtPacket cause, Hook hook, Timestamp now)
     {
@@ -108,15 +109,31 @@ public sealed class ConntrackTable
     }
 
     /// <summary>
-    /// True when the nat chain of this manip type must run for this packet: it starts a connection (NEW, or RELATED
-    /// and not an ICMP error) in the original direction and that half of the binding is not set up yet.
+    /// The conntrack the kernel gives a packet the host generated in answer to <paramref name="cause"/> (REJECT's RST
+    /// or ICMP error, an ICMP error of the forwarding path). When the cause has an entry, nf_ct_attach gives the reply
+    /// that entry as RELATED in the opposite direction (<see cref="ForGeneratedReply"/>; an ICMP reply is marked as an
+    /// ICMP error, so NAT translates it and never walks a nat chain for it). Null when the cause has no entry (INVALID
+    /// or UNTRACKED): the reply then goes through conntrack in OUTPUT like any local packet.
+    /// </summary>
+    internal CtPacket? AttachToGeneratedReply(CtPacket cause, Packet reply, Hook hook)
+    {
+        if (cause.Entry is null) return null;
+        var ct = ForGeneratedReply(cause, hook, reply.Time);
+        ct.IsIcmpError = reply.Transport is IcmpHeader;
+        return ct;
+    }
+
+    /// <summary>
+    /// True when the nat chain of this manip type must run for this packet (nf_nat_inet_fn): that half of the binding
+    /// is not set up yet and the packet is NEW, or RELATED in either direction but not ICMP (nf_nat_ipv4_fn and
+    /// nf_nat_ipv6_fn only translate RELATED ICMP packets). RELATED in the reply direction is a reply the host
+    /// generated (a REJECT's TCP RST attached to the connection of the packet it answers).
     /// </summary>
     public bool NeedsNat(CtPacket ct, NatManipType manip) =>
         ct.Entry is { } e
-        && ct.Direction == CtDirection.Original
+        && (ct.Direction == CtDirection.Original || ct.IsGeneratedReply)
         && ct.State is CtState.New or CtState.Related
         && !ct.IsIcmpError
-        && !ct.IsGeneratedReply
         && !Nat.IsSetUp(e, manip);
 
     /// <summary>

@@ -117,7 +117,10 @@ internal static class Nat
             if (other.Zone != ct.Zone || (other.Status & CtStatus.SrcNatDone) == 0 || other.Expires <= ct.Created) continue;
             var o = other.Original;
             if (o.Family != orig.Family || o.Protocol != orig.Protocol || o.Source != orig.Source || o.SourcePort != orig.SourcePort) continue;
-            var result = orig with { Source = other.Reply.Destination, SourcePort = other.Reply.DestinationPort };
+            // The source part of the inverted reply tuple, this tuple's destination part: for ICMP the id is the
+            // source "port" in both directions, the destination part is the type and code.
+            var mappedSource = ConntrackTable.Invert(other.Reply);
+            var result = orig with { Source = mappedSource.Source, SourcePort = mappedSource.SourcePort };
             if (InRange(result, range)) return result;
         }
         return null;

@@ -5,8 +5,9 @@ namespace Harness.Engine.Matches;
 
 /// <summary>
 /// -m statistic (xt_statistic). Random: a 31-bit draw from the case's seeded random source below the probability.
-/// Nth: a per-rule counter starting at --packet that wraps after --every packets; the packet that wraps it to 0
-/// matches (so --every 3 --packet 0 matches the 3rd, 6th, … packet; --packet 2 the 1st, 4th, …).
+/// Nth, as xt_statistic: iptables stores --every N as N-1 and starts the counter at (N-1)-P; each packet that
+/// reaches the rule advances it, wrapping from N-1 to 0, and the packet that wraps it matches. So --every 3
+/// --packet 0 matches the 1st, 4th, 7th … packet, and --packet 1 the 2nd, 5th, ….
 /// </summary>
 public sealed class StatisticEvaluator : MatchEvaluator
 {
@@ -16,7 +17,7 @@ public sealed class StatisticEvaluator : MatchEvaluator
     private StatisticEvaluator(StatisticMatch match)
     {
         _match = match;
-        _count = match.Packet;
+        _count = match.Every - 1 - match.Packet;
     }
 
     public static MatchEvaluator Create(StatisticMatch match, CompileContext context) => new StatisticEvaluator(match);
@@ -30,7 +31,7 @@ public sealed class StatisticEvaluator : MatchEvaluator
         }
         else
         {
-            _count = _count + 1 >= _match.Every ? 0 : _count + 1;
+            _count = _count >= _match.Every - 1 ? 0 : _count + 1;
             hit = _count == 0;
         }
         return hit ^ _match.Negated;

@@ -63,6 +63,12 @@ public sealed class PacketState
     /// <summary>What the raw table asked of conntrack (NOTRACK, CT --zone, CT --helper).</summary>
     public CtTemplate Template { get; set; } = CtTemplate.Default;
 
+    /// <summary>
+    /// True for a reply the host generated in answer to an UNTRACKED packet: the kernel's nf_ct_attach leaves the
+    /// reply's skb->_nfct non-zero without an entry, so conntrack tracks it afresh but raw's NOTRACK and CT do nothing.
+    /// </summary>
+    public bool RawTemplateIgnored { get; set; }
+
     /// <summary>Set by -j TRACE in raw: the kernel would log every rule; the path is always recorded anyway.</summary>
     public bool Traced { get; set; }
 

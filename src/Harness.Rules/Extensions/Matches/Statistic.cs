@@ -11,7 +11,7 @@ public enum StatisticMode
 
 /// <summary>
 /// -m statistic. Random: matches when a draw below <see cref="Probability"/>/2^31 (the kernel's u32 scale) succeeds.
-/// Nth: a counter counts 0..Every-1 and matches when it equals <see cref="Packet"/>. Negated inverts the result.
+/// Nth: as xt_statistic, the counter starts at (Every-1)-Packet and the packet that wraps it from Every-1 to 0 matches. Negated inverts the result.
 /// </summary>
 public sealed record StatisticMatch(StatisticMode Mode, uint Probability, uint Every, uint Packet, bool Negated) : MatchExtension
 {
