@@ -1,3 +1,2 @@
-// Placeholder entry point until the command line lands (issue 6); exits 2 so nothing mistakes it for success.
-Console.Error.WriteLine("harness: the command line is not built yet");
-return 2;
+// The `harness` command line: every command is a library call plus formatting (see Commands/).
+return Harness.Cli.HarnessCli.Run(args, Console.Out, Console.Error);

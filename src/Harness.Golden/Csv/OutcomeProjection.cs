@@ -1,0 +1,93 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using Harness.Engine;
+using Harness.Packets;
+
+namespace Harness.Golden.Csv;
+
+/// <summary>Turns outcomes into golden rows (the documented column meanings live here and in the README).</summary>
+public static class OutcomeProjection
+{
+    public static ImmutableArray<GoldenRow> Project(IEnumerable<Outcome> outcomes)
+    {
+        var rows = ImmutableArray.CreateBuilder<GoldenRow>();
+        var generatedCount = new Dictionary<long, int>();
+        foreach (var o in outcomes)
+        {
+            string key;
+            if (o.Generated)
+            {
+                generatedCount[o.PacketNumber] = generatedCount.GetValueOrDefault(o.PacketNumber) + 1;
+                int n = generatedCount[o.PacketNumber];
+                key = string.Create(CultureInfo.InvariantCulture, $"{o.PacketNumber}r{(n == 1 ? "" : n.ToString(CultureInfo.InvariantCulture))}");
+            }
+            else
+            {
+                key = o.PacketNumber.ToString(CultureInfo.InvariantCulture);
+            }
+            rows.Add(ToRow(o, key));
+        }
+        return rows.ToImmutable();
+    }
+
+    /// <summary>One outcome as a row; <paramref name="packetKey"/> fills the "packet" column.</summary>
+    public static GoldenRow ToRow(Outcome o, string packetKey)
+    {
+        var p = o.Packet;
+        var (sport, dport) = Ports(p.Transport);
+        bool isTcp = p.Transport is TcpHeader;
+        return GoldenRow.Of(
+            packetKey,
+            o.Time.ToString(),
+            o.InInterface ?? "",
+            o.OutInterface ?? "",
+            Protocol(p),
+            p.Ip?.Source.ToString() ?? "",
+            sport,
+            p.Ip?.Destination.ToString() ?? "",
+            dport,
+            Verdict(o.Verdict),
+            o.DecidingRule ?? "",
+            o.Conntrack?.StateSeen ?? "",
+            isTcp ? o.Conntrack?.TcpStateAfter ?? "" : "",
+            o.Conntrack?.Nat ?? "",
+            string.Join(";", o.Path.Select(s => s.ToString())),
+            string.Join(" | ", o.Log),
+            o.Reason ?? "");
+    }
+
+    public static string Verdict(FinalVerdict v) => v switch
+    {
+        FinalVerdict.Accept => "ACCEPT",
+        FinalVerdict.Drop => "DROP",
+        FinalVerdict.Reject => "REJECT",
+        _ => throw new ArgumentOutOfRangeException(nameof(v), v, "unknown verdict"),
+    };
+
+    /// <summary>tcp, udp, icmp, icmpv6, sctp, or the protocol number; empty when the frame had no IP layer.</summary>
+    public static string Protocol(Packet p) => p.Ip is null
+        ? ""
+        : p.Ip.Protocol switch
+        {
+            6 => "tcp",
+            17 => "udp",
+            1 => "icmp",
+            58 => "icmpv6",
+            132 => "sctp",
+            var n => n.ToString(CultureInfo.InvariantCulture),
+        };
+
+    /// <summary>Ports for TCP/UDP/SCTP; for ICMP the echo identifier (sport) and "type/code" (dport).</summary>
+    public static (string Sport, string Dport) Ports(TransportHeader? t) => t switch
+    {
+        TcpHeader tcp => (Num(tcp.SourcePort), Num(tcp.DestinationPort)),
+        UdpHeader udp => (Num(udp.SourcePort), Num(udp.DestinationPort)),
+        SctpHeader sctp => (Num(sctp.SourcePort), Num(sctp.DestinationPort)),
+        IcmpHeader icmp => (IsEcho(icmp) ? Num(icmp.Identifier) : "", string.Create(CultureInfo.InvariantCulture, $"{icmp.Type}/{icmp.Code}")),
+        _ => ("", ""),
+    };
+
+    private static bool IsEcho(IcmpHeader i) => i.IsV6 ? i.Type is 128 or 129 : i.Type is 0 or 8;
+
+    private static string Num(int n) => n.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,184 @@
+using System.Collections.Immutable;
+using FsCheck;
+using FsCheck.Fluent;
+
+namespace Harness.Oracle.Fuzz;
+
+/// <summary>
+/// FsCheck generators (and a shrinker) for differential cases: small rulesets over filter, nat, mangle and raw with
+/// user chains, jump/goto/RETURN, conntrack states, DNAT/SNAT/MASQUERADE/MARK/NOTRACK, and traffic of TCP sessions,
+/// UDP and ICMP exchanges, including packets conntrack must call INVALID (bad checksum, ACK without a connection).
+/// </summary>
+public static class FuzzGenerators
+{
+    public static readonly ImmutableArray<string> Clients = ["10.0.0.2", "10.0.0.3", "10.1.0.2"];
+    public static readonly ImmutableArray<string> Servers = ["10.1.0.2", "10.1.0.3", "10.0.0.3"];
+    private static readonly ImmutableArray<ushort> ServerPorts = [22, 53, 80, 443, 8080];
+    private static readonly string[] UserChains = ["u1", "u2"];
+
+    public static Gen<FuzzCase> Case() =>
+        from ruleset in Ruleset()
+        from flowCount in Gen.Choose(1, 3)
+        from flows in Gen.ListOf(Flow(), flowCount)
+        from steps in FlowSteps(flows.ToImmutableArray())
+        select new FuzzCase(ruleset, [.. flows], steps);
+
+    public static Arbitrary<FuzzCase> Arbitrary() => Arb.From(Case(), Shrink);
+
+    private static Gen<FuzzRuleset> Ruleset() =>
+        from users in Gen.Choose(0, 2)
+        from input in Gen.Elements("ACCEPT", "ACCEPT", "DROP")
+        from forward in Gen.Elements("ACCEPT", "DROP", "DROP")
+        from count in Gen.Choose(1, 8)
+        from rules in Gen.ListOf(Rule(users), count)
+        select new FuzzRuleset(
+            [("filter", "INPUT", input), ("filter", "FORWARD", forward)],
+            [.. UserChains.Take(users)],
+            [.. rules]);
+
+    private static Gen<FuzzRule> Rule(int users)
+    {
+        var places = new List<(string Table, string Chain)>
+        {
+            ("filter", "FORWARD"), ("filter", "FORWARD"), ("filter", "FORWARD"), ("filter", "INPUT"), ("filter", "OUTPUT"),
+            ("nat", "PREROUTING"), ("nat", "POSTROUTING"), ("nat", "POSTROUTING"), ("nat", "OUTPUT"),
+            ("mangle", "PREROUTING"), ("mangle", "FORWARD"), ("mangle", "POSTROUTING"),
+            ("raw", "PREROUTING"),
+        };
+        for (int u = 0; u < users; u++) { places.Add(("filter", UserChains[u])); places.Add(("filter", UserChains[u])); }
+        return from place in Gen.Elements(places.ToArray())
+               from proto in Gen.Elements("", "tcp", "tcp", "udp", "icmp")
+               from matches in Matches(place.Table, place.Chain, proto)
+               from target in Target(place.Table, place.Chain, proto, users)
+               select new FuzzRule(place.Table, place.Chain, Join(Protocol(proto), matches, target));
+    }
+
+    private static string Protocol(string proto) => proto.Length == 0 ? "" : "-p " + proto;
+
+    private static string Join(params string[] parts) => string.Join(' ', parts.Where(p => p.Length > 0));
+
+    private static Gen<string> Matches(string table, string chain, string proto)
+    {
+        bool canIn = chain is not ("OUTPUT" or "POSTROUTING");
+        bool canOut = chain is not ("PREROUTING" or "INPUT");
+        var options = new List<Gen<string>>
+        {
+            Gen.Constant(""),
+            Gen.Elements(Clients.Concat(Servers).Distinct().ToArray()).Select(a => "-s " + a + "/32"),
+            Gen.Elements(Servers.ToArray()).Select(a => "-d " + a + "/32"),
+            Gen.Elements("-s 10.0.0.0/24", "-d 10.1.0.0/24", "! -s 10.0.0.0/24"),
+        };
+        if (canIn) options.Add(Gen.Elements("-i eth0", "-i eth1", "! -i eth0"));
+        if (canOut) options.Add(Gen.Elements("-o eth0", "-o eth1"));
+        if (proto is "tcp" or "udp")
+            options.Add(Gen.Elements(ServerPorts.ToArray()).SelectMany(p => Gen.Elements($"--dport {p}", $"--sport {p}", $"! --dport {p}")).Select(s => "-m " + proto + " " + s));
+        if (proto == "tcp")
+            options.Add(Gen.Elements("-m tcp --tcp-flags FIN,SYN,RST,ACK SYN", "-m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN"));
+        if (proto == "icmp")
+            options.Add(Gen.Elements("-m icmp --icmp-type 8", "-m icmp --icmp-type 0"));
+        if (table != "raw")
+            options.Add(Gen.Elements("NEW", "ESTABLISHED", "RELATED", "INVALID", "RELATED,ESTABLISHED", "NEW,INVALID", "UNTRACKED")
+                .Select(s => "-m conntrack --ctstate " + s));
+        if (table is "filter" or "mangle" && chain != "PREROUTING")
+            options.Add(Gen.Constant("-m mark --mark 0x1"));
+        return from n in Gen.Choose(0, 2)
+               from picked in Gen.ListOf(Gen.OneOf(options.ToArray()), n)
+               select Join(Normalise(picked));
+    }
+
+    /// <summary>Keeps at most one match of each kind (iptables refuses "-s" twice).</summary>
+    private static string[] Normalise(IEnumerable<string> matches)
+    {
+        var kept = new List<string>();
+        var kinds = new HashSet<string>();
+        foreach (var m in matches.Where(m => m.Length > 0))
+        {
+            var kind = m.Replace("! ", "", StringComparison.Ordinal).Split(' ')[0] switch
+            {
+                "-m" => m.Replace("! ", "", StringComparison.Ordinal).Split(' ')[1],
+                var k => k,
+            };
+            if (kinds.Add(kind)) kept.Add(m);
+        }
+        return [.. kept];
+    }
+
+    private static Gen<string> Target(string table, string chain, string proto, int users)
+    {
+        var chainIndex = Array.IndexOf(UserChains, chain);
+        var later = UserChains.Skip(chainIndex + 1).Take(Math.Max(0, users - chainIndex - 1)).ToArray();
+        var targets = new List<string>();
+        switch (table)
+        {
+            case "filter":
+                targets.AddRange(["-j ACCEPT", "-j DROP", "-j DROP", "-j REJECT", "-j RETURN", ""]);
+                if (chainIndex < 0 && users > 0) targets.AddRange(UserChains.Take(users).SelectMany(u => new[] { "-j " + u, "-g " + u }));
+                else targets.AddRange(later.SelectMany(u => new[] { "-j " + u, "-g " + u }));
+                if (proto == "tcp") targets.Add("-j REJECT --reject-with tcp-reset");
+                break;
+            case "nat" when chain is "PREROUTING" or "OUTPUT":
+                targets.AddRange(["-j DNAT --to-destination 10.1.0.3", "-j ACCEPT", "-j RETURN"]);
+                if (proto is "tcp" or "udp") targets.Add("-j DNAT --to-destination 10.1.0.2:80");
+                break;
+            case "nat":
+                targets.AddRange(["-j MASQUERADE", "-j ACCEPT", "-j RETURN"]);
+                targets.AddRange(["-j SNAT --to-source 10.1.0.1", "-j SNAT --to-source 10.0.0.1"]);
+                break;
+            case "mangle":
+                targets.AddRange(["-j MARK --set-xmark 0x1/0xffffffff", "-j ACCEPT", "-j RETURN", "-j DROP"]);
+                break;
+            default:
+                targets.AddRange(["-j CT --notrack", "-j ACCEPT", "-j DROP"]);
+                break;
+        }
+        return Gen.Elements(targets.ToArray());
+    }
+
+    private static Gen<FuzzFlow> Flow() =>
+        from proto in Gen.Elements((byte)6, (byte)6, (byte)17, (byte)1)
+        from client in Gen.Elements(Clients.ToArray())
+        from server in Gen.Elements(Servers.Where(s => s != client).ToArray())
+        from cport in Gen.Choose(40000, 40003)
+        from sport in Gen.Elements(ServerPorts.ToArray())
+        select new FuzzFlow(proto, client, server, (ushort)cport, sport);
+
+    private static Gen<ImmutableArray<FuzzStep>> FlowSteps(ImmutableArray<FuzzFlow> flows)
+    {
+        var perFlow = flows.Select((f, i) => StepsOf(f, i)).ToArray();
+        return from lists in Gen.CollectToList(perFlow, g => g)
+               select lists.SelectMany(l => l).ToImmutableArray();
+    }
+
+    private static Gen<IEnumerable<FuzzStep>> StepsOf(FuzzFlow flow, int index)
+    {
+        StepKind[] script = flow.Protocol switch
+        {
+            6 => [StepKind.Syn, StepKind.SynAck, StepKind.Ack, StepKind.ClientData, StepKind.ServerData, StepKind.ClientFin, StepKind.ServerFin, StepKind.Ack],
+            17 => [StepKind.UdpRequest, StepKind.UdpResponse, StepKind.UdpRequest],
+            _ => [StepKind.EchoRequest, StepKind.EchoReply],
+        };
+        var oddities = flow.Protocol == 6 ? new[] { StepKind.ClientRst, StepKind.BadChecksum, StepKind.StrayAck } : [];
+        return from keep in Gen.ArrayOf(Gen.Frequency((6, Gen.Constant(true)), (1, Gen.Constant(false))), script.Length)
+               from oddity in oddities.Length == 0 ? Gen.Constant<StepKind?>(null) : Gen.Frequency((2, Gen.Constant<StepKind?>(null)), (1, Gen.Elements(oddities).Select(k => (StepKind?)k)))
+               from at in Gen.Choose(0, script.Length)
+               select Insert(script.Where((_, i) => keep[i]).ToList(), oddity, at).Select(k => new FuzzStep(index, k));
+    }
+
+    private static List<StepKind> Insert(List<StepKind> steps, StepKind? oddity, int at)
+    {
+        if (oddity is { } k) steps.Insert(Math.Min(at, steps.Count), k);
+        return steps;
+    }
+
+    /// <summary>Smaller versions of a case: one rule, one step or one user chain fewer; a policy back to ACCEPT.</summary>
+    public static IEnumerable<FuzzCase> Shrink(FuzzCase c)
+    {
+        for (int i = 0; i < c.Steps.Length; i++)
+            yield return c with { Steps = c.Steps.RemoveAt(i) };
+        for (int i = 0; i < c.Ruleset.Rules.Length; i++)
+            yield return c with { Ruleset = c.Ruleset with { Rules = c.Ruleset.Rules.RemoveAt(i) } };
+        for (int i = 0; i < c.Ruleset.Policies.Length; i++)
+            if (c.Ruleset.Policies[i].Policy != "ACCEPT")
+                yield return c with { Ruleset = c.Ruleset with { Policies = c.Ruleset.Policies.SetItem(i, c.Ruleset.Policies[i] with { Policy = "ACCEPT" }) } };
+    }
+}
