@@ -35,7 +35,13 @@ need_dotnet() {
 
 build() {
   need_dotnet
-  dotnet build "$here/Harness.sln" -c "$CONFIG" -nologo -v quiet -clp:ErrorsOnly >&2
+  local log
+  log="$(mktemp)"
+  if ! dotnet build "$here/Harness.sln" -c "$CONFIG" -nologo -v quiet >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"
+    echo "run.sh: the build failed (errors above)" >&2; exit 2
+  fi
+  rm -f "$log"
 }
 
 run_tests() {
