@@ -185,13 +185,13 @@ public static class TcpStateTable
         Cells[(int)direction][(int)flags][(int)old];
 
     /// <summary>Reduces a segment's flags to its class: RST first, then SYN (with or without ACK), then FIN, then ACK.</summary>
-    public static TcpFlagClass ClassOf(Harness.Packets.TcpFlags f)
+    public static TcpFlagClass ClassOf(Harness.Net.TcpFlags f)
     {
-        if ((f & Harness.Packets.TcpFlags.Rst) != 0) return TcpFlagClass.Rst;
-        if ((f & Harness.Packets.TcpFlags.Syn) != 0)
-            return (f & Harness.Packets.TcpFlags.Ack) != 0 ? TcpFlagClass.SynAck : TcpFlagClass.Syn;
-        if ((f & Harness.Packets.TcpFlags.Fin) != 0) return TcpFlagClass.Fin;
-        if ((f & Harness.Packets.TcpFlags.Ack) != 0) return TcpFlagClass.Ack;
+        if ((f & Harness.Net.TcpFlags.Rst) != 0) return TcpFlagClass.Rst;
+        if ((f & Harness.Net.TcpFlags.Syn) != 0)
+            return (f & Harness.Net.TcpFlags.Ack) != 0 ? TcpFlagClass.SynAck : TcpFlagClass.Syn;
+        if ((f & Harness.Net.TcpFlags.Fin) != 0) return TcpFlagClass.Fin;
+        if ((f & Harness.Net.TcpFlags.Ack) != 0) return TcpFlagClass.Ack;
         return TcpFlagClass.None;
     }
 

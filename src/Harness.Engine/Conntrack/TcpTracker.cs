@@ -1,3 +1,4 @@
+using Harness.Net;
 using Harness.Packets;
 
 namespace Harness.Engine.Conntrack;

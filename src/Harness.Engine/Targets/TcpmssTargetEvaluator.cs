@@ -18,7 +18,7 @@ public sealed class TcpmssTargetEvaluator(TcpmssTarget t) : TargetEvaluator
 
     public override TargetVerdict Execute(PacketState state)
     {
-        if (state.Packet.Transport is not TcpHeader tcp || (tcp.Flags & Harness.Packets.TcpFlags.Syn) == 0 || state.Ip.IsLaterFragment)
+        if (state.Packet.Transport is not TcpHeader tcp || (tcp.Flags & Harness.Net.TcpFlags.Syn) == 0 || state.Ip.IsLaterFragment)
             return TargetVerdict.Continue;
         bool v6 = state.Family == Family.IPv6;
         int newMss;

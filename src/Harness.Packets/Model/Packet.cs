@@ -109,21 +109,6 @@ public abstract record TransportHeader
     public bool ChecksumValid { get; init; } = true;
 }
 
-/// <summary>TCP flags as in the header's flag byte (plus the ECN-nonce-free layout the kernel uses).</summary>
-[Flags]
-public enum TcpFlags : byte
-{
-    None = 0,
-    Fin = 0x01,
-    Syn = 0x02,
-    Rst = 0x04,
-    Psh = 0x08,
-    Ack = 0x10,
-    Urg = 0x20,
-    Ece = 0x40,
-    Cwr = 0x80,
-}
-
 public sealed record TcpHeader(ushort SourcePort, ushort DestinationPort, uint Sequence, uint Acknowledgment, TcpFlags Flags, ushort Window) : TransportHeader
 {
     /// <summary>Header length in bytes (20 plus options).</summary>

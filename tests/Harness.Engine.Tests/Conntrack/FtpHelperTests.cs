@@ -1,3 +1,4 @@
+using Harness.Net;
 using Harness.Engine.Conntrack;
 using Harness.Packets;
 using static Harness.Engine.Tests.Conntrack.CtPackets;

@@ -85,13 +85,13 @@ public class TcpStateTableTests
     }
 
     [Theory]
-    [InlineData(Harness.Packets.TcpFlags.Syn, TcpFlagClass.Syn)]
-    [InlineData(Harness.Packets.TcpFlags.Syn | Harness.Packets.TcpFlags.Ack, TcpFlagClass.SynAck)]
-    [InlineData(Harness.Packets.TcpFlags.Rst | Harness.Packets.TcpFlags.Syn, TcpFlagClass.Rst)]
-    [InlineData(Harness.Packets.TcpFlags.Fin | Harness.Packets.TcpFlags.Ack, TcpFlagClass.Fin)]
-    [InlineData(Harness.Packets.TcpFlags.Ack | Harness.Packets.TcpFlags.Psh, TcpFlagClass.Ack)]
-    [InlineData(Harness.Packets.TcpFlags.Psh, TcpFlagClass.None)]
-    public void Flags_reduce_to_the_kernel_class(Harness.Packets.TcpFlags flags, TcpFlagClass expected) =>
+    [InlineData(Harness.Net.TcpFlags.Syn, TcpFlagClass.Syn)]
+    [InlineData(Harness.Net.TcpFlags.Syn | Harness.Net.TcpFlags.Ack, TcpFlagClass.SynAck)]
+    [InlineData(Harness.Net.TcpFlags.Rst | Harness.Net.TcpFlags.Syn, TcpFlagClass.Rst)]
+    [InlineData(Harness.Net.TcpFlags.Fin | Harness.Net.TcpFlags.Ack, TcpFlagClass.Fin)]
+    [InlineData(Harness.Net.TcpFlags.Ack | Harness.Net.TcpFlags.Psh, TcpFlagClass.Ack)]
+    [InlineData(Harness.Net.TcpFlags.Psh, TcpFlagClass.None)]
+    public void Flags_reduce_to_the_kernel_class(Harness.Net.TcpFlags flags, TcpFlagClass expected) =>
         Assert.Equal(expected, TcpStateTable.ClassOf(flags));
 
     private static string FindTestProjectDir()

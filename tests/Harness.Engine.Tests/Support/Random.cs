@@ -3,7 +3,7 @@ using Harness.Packets;
 using Harness.Rules;
 using Harness.Rules.Extensions;
 using static Harness.Engine.Tests.Support.TestRules;
-using PacketTcpFlags = Harness.Packets.TcpFlags;
+using PacketTcpFlags = Harness.Net.TcpFlags;
 
 namespace Harness.Engine.Tests.Support;
 

@@ -3,21 +3,6 @@ using Harness.Rules.Parsing;
 
 namespace Harness.Rules.Extensions;
 
-/// <summary>The TCP flag bits as the kernel's tcphdr byte 13 holds them.</summary>
-[Flags]
-public enum TcpFlags : byte
-{
-    None = 0,
-    Fin = 0x01,
-    Syn = 0x02,
-    Rst = 0x04,
-    Psh = 0x08,
-    Ack = 0x10,
-    Urg = 0x20,
-    Ece = 0x40,
-    Cwr = 0x80,
-}
-
 /// <summary>--tcp-flags MASK COMP: the packet's flags AND Mask must equal Compare.</summary>
 public readonly record struct TcpFlagsTest(TcpFlags Mask, TcpFlags Compare)
 {
