@@ -48,7 +48,7 @@ run_tests() {
   local results="$here/TestResults"
   rm -rf "$results"
   local status=0
-  dotnet test "$here/Harness.sln" -c "$CONFIG" --no-build -nologo --logger "trx" --results-directory "$results" "$@" || status=$?
+  dotnet test "$here/Harness.sln" -c "$CONFIG" --no-build -nologo --logger "trx" --logger "console;verbosity=detailed" --results-directory "$results" "$@" || status=$?
   # One plain closing line summed over every test project (each trx file's counters).
   python3 - "$results" <<'PY' || true
 import glob, re, sys
