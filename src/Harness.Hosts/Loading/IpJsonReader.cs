@@ -14,7 +14,7 @@ internal static class IpJsonReader
 {
     private static readonly string[] AddrIgnored =
     [
-        "link", "flags", "qdisc", "operstate", "group", "txqlen", "link_type", "broadcast", "master", "link_index",
+        "link", "flags", "qdisc", "operstate", "group", "txqlen", "link_type", "broadcast", "link_index",
         "link_netnsid", "permaddr", "altnames", "min_mtu", "max_mtu", "promiscuity", "allmulti", "num_tx_queues",
         "num_rx_queues", "gso_max_size", "gso_max_segs", "linkinfo", "inet6_addr_gen_mode", "stats64", "ifalias",
         "parentbus", "parentdev", "proto_down", "gro_max_size", "tso_max_size", "tso_max_segs", "gro_ipv4_max_size",
@@ -49,6 +49,9 @@ internal static class IpJsonReader
             var mac = new MacAddress(0);
             if (link.TryGetProperty("address", out var macText) && macText.GetString() is { } mt && !MacAddress.TryParse(mt, out mac))
                 mac = new MacAddress(0); // non-Ethernet link (tunnel, ppp): no MAC for netfilter to match
+            // A bridge, bond or VRF port does not take part in IP routing on its own: refuse it rather than model it wrongly.
+            if (link.TryGetProperty("master", out var master))
+                throw Error(file, $"{where}: is a port of '{master.GetString()}' (bridge, bond or VRF), which Harness does not model; leave it out of the dump");
             var addresses = ImmutableArray.CreateBuilder<InterfaceAddress>();
             foreach (var prop in link.EnumerateObject())
             {

@@ -141,6 +141,11 @@ public class HostLoaderTests(ITestOutputHelper output)
         dir.File("ip-rule.json", """[{"priority":60,"not":null,"src":"all","dst":"10.6.0.0","dstlen":16,"table":"7"}]""");
         var e = Assert.Throws<HostFormatException>(() => HostLoader.LoadDirectory(dir.Path));
         Assert.Contains("rule 60: unsupported ip rule key 'not'", e.Message);
+        dir.File("ip-rule.json", "[]");
+        dir.File("ip-addr.json", """[{"ifindex":3,"ifname":"eth1","flags":["UP"],"mtu":1500,"master":"br0","address":"02:00:00:00:00:03","addr_info":[]}]""");
+        var port = Assert.Throws<HostFormatException>(() => HostLoader.LoadDirectory(dir.Path));
+        Assert.Contains("interface 'eth1': is a port of 'br0'", port.Message);
+        File.Delete(Path.Combine(dir.Path, "ip-addr.json"));
         dir.File("ip-rule.json", "[{\"priority\": 1,\n  \"table\": }]");
         var syntax = Assert.Throws<HostFormatException>(() => HostLoader.LoadDirectory(dir.Path));
         Assert.Equal(2, syntax.Line);
