@@ -102,7 +102,7 @@ public static class ReplayBench
         var setup = Stopwatch.StartNew();
         var engine = create?.Invoke();
         setup.Stop();
-        var summary = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        var summary = new long[Enum.GetValues<Disposition>().Length];
         GC.Collect();
         var process = Process.GetCurrentProcess();
         var cpuBefore = process.TotalProcessorTime;
@@ -112,11 +112,7 @@ public static class ReplayBench
         {
             if (++n > limit) { n--; break; }
             if (engine is null) continue;
-            foreach (var outcome in engine.Process(packet))
-            {
-                var key = outcome.Disposition.ToString();
-                summary[key] = summary.GetValueOrDefault(key) + 1;
-            }
+            foreach (var outcome in engine.Process(packet)) summary[(int)outcome.Disposition]++;
         }
         sw.Stop();
         process.Refresh();
@@ -124,7 +120,7 @@ public static class ReplayBench
         // The machine may be shared: the rate is packets per second of this process's CPU time (one thread does the
         // work; GC and JIT time are included), next to the wall-clock rate.
         double rate = n / cpu;
-        var detail = string.Join(", ", summary.Select(k => $"{k.Key} {k.Value:N0}"));
+        var detail = string.Join(", ", Enum.GetValues<Disposition>().Where(d => summary[(int)d] > 0).Select(d => $"{d} {summary[(int)d]:N0}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{name,-30} {n,10:N0} packets, {cpu,6:F2} s CPU = {rate,12:N0} packets/s (wall {n / sw.Elapsed.TotalSeconds,10:N0}/s; setup {setup.Elapsed.TotalMilliseconds:F0} ms) {detail}"));
         return rate;

@@ -24,11 +24,12 @@ public sealed partial class Engine
     /// <summary>
     /// The nat table at one hook: its chain is walked only for a connection whose binding for this manip is not set
     /// up yet (its first packet); no NAT rule means a null binding. Then every tracked packet is rewritten from the binding.
+    /// Nothing at all when the family's ruleset has no nat table (no NAT hooks, as in the kernel).
     /// </summary>
     private bool RunNat(PacketState s, CompiledRuleset? rules, Hook hook, bool source, out Outcome? stop)
     {
         stop = null;
-        if (s.Conntrack is not { Entry: not null } ct) return true;
+        if (rules is not { HasNat: true } || s.Conntrack is not { Entry: not null } ct) return true;
         var manip = source ? NatManipType.Source : NatManipType.Destination;
         var table = _runtime.Conntrack;
         if (table.NeedsNat(ct, manip))

@@ -25,6 +25,9 @@ public sealed partial class Engine
     /// </summary>
     private readonly List<PathStep> _pathBuffer = new(32);
 
+    /// <summary>The state of the captured packet being processed (see <see cref="PacketState.Reset"/>).</summary>
+    private readonly PacketState _state;
+
     private Engine(Host host, Ruleset? ipv4, Ruleset? ipv6, EngineOptions options)
     {
         _runtime = new EngineRuntime(host, options);
@@ -33,6 +36,7 @@ public sealed partial class Engine
         _ipv4 = ipv4 is null ? null : new CompiledRuleset(ipv4, _runtime);
         _ipv6 = ipv6 is null ? null : new CompiledRuleset(ipv6, _runtime);
         Counters = new RuleCounters(_ipv4, _ipv6);
+        _state = new PacketState(null!, _runtime, _pathBuffer);
     }
 
     /// <summary>Compiles the rulesets for the host. Throws <see cref="EngineSetupException"/> naming the first rule that cannot be evaluated.</summary>
@@ -68,14 +72,22 @@ public sealed partial class Engine
         if (packet.Ip.Family == Family.IPv4 && !packet.Ip.HeaderChecksumValid)
             return [Simple(packet, FinalVerdict.Drop, Disposition.Dropped, "bad IPv4 header checksum")];
 
-        // A new state per packet, on purpose: reusing one long-lived state measured slower, because the garbage
-        // collector then finds an old object pointing at each packet's young objects (it grew gen0 and paused longer).
-        var state = new PacketState(packet, _runtime, _pathBuffer);
-        Outcome outcome = IsLocallyGenerated(packet) ? RunLocal(state) : RunArrival(state);
-        if (state.Generated is null) return [outcome];
-        var all = new List<Outcome>(1 + state.Generated.Count) { outcome };
-        all.AddRange(state.Generated);
-        return all;
+        // One state for every captured packet, reset each time; forgotten afterwards, so that the long-lived state
+        // never points at a finished packet's objects.
+        var state = _state;
+        state.Reset(packet);
+        try
+        {
+            Outcome outcome = IsLocallyGenerated(packet) ? RunLocal(state) : RunArrival(state);
+            if (state.Generated is null) return [outcome];
+            var all = new List<Outcome>(1 + state.Generated.Count) { outcome };
+            all.AddRange(state.Generated);
+            return all;
+        }
+        finally
+        {
+            state.Reset(null);
+        }
     }
 
     private bool IsLocallyGenerated(Packet packet)
@@ -167,15 +179,21 @@ public sealed partial class Engine
             if (error is not null) SendGenerated(s, error);
             return outcome;
         }
-        if (_runtime.Options.RebuildBytes)
-            s.RewriteOwned(HeaderRewrite.WithTtl(s.Packet, (byte)(s.Ip.Ttl - 1), s.OwnBytes()));
-        else
-            s.Rewrite(s.Packet with { Ip = s.Ip with { Ttl = (byte)(s.Ip.Ttl - 1) } });
+        DecrementTtl(s);
         s.OutInterface = route.Device;
         if (!RunHook(s, Hook.Forward, out var stop)) return stop!;
         if (!RunHook(s, Hook.Postrouting, out stop)) return stop!;
         if (ConfirmConntrack(s) is { } why) return Finish(s, FinalVerdict.Drop, Disposition.Dropped, why, Hook.Postrouting);
         return Finish(s, FinalVerdict.Accept, Disposition.Forwarded, null, null);
+    }
+
+    /// <summary>ip_forward's TTL (hop limit) decrement, in the bytes too unless the engine keeps fields only.</summary>
+    private void DecrementTtl(PacketState s)
+    {
+        if (_runtime.Options.RebuildBytes)
+            s.RewriteOwned(HeaderRewrite.WithTtl(s.Packet, (byte)(s.Ip.Ttl - 1), s.OwnBytes()));
+        else
+            s.Rewrite(s.Packet with { Ip = s.Ip with { Ttl = (byte)(s.Ip.Ttl - 1) } });
     }
 
     /// <summary>Sources the kernel refuses before routing (ip_route_input_slow's martian checks), IPv4 only.</summary>

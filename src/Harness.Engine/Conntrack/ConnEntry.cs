@@ -28,7 +28,17 @@ public sealed class ConnEntry
     public ConnTuple Original { get; }
 
     /// <summary>The tuple replies are expected to carry: the inverse of <see cref="Original"/> after NAT.</summary>
-    public ConnTuple Reply { get; internal set; }
+    public ConnTuple Reply
+    {
+        get => _reply;
+        internal set
+        {
+            _reply = value;
+            _replyView = null;
+        }
+    }
+
+    private ConnTuple _reply;
 
     public CtStatus Status { get; internal set; }
 
@@ -110,6 +120,15 @@ public sealed class ConnEntry
 
     /// <summary>FTP helper state (null until the helper looks at the connection).</summary>
     internal FtpState? Ftp;
+
+    // ---- the outcome model's tuples, made once and shared by the outcomes of every packet of the connection ----
+
+    private CtTuple? _originalView;
+    private CtTuple? _replyView;
+
+    internal CtTuple OriginalView => _originalView ??= Original.ToCtTuple();
+
+    internal CtTuple ReplyView => _replyView ??= Reply.ToCtTuple();
 
     public override string ToString() => $"#{Id} {Original} / {Reply}";
 }

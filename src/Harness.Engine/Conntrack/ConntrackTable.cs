@@ -285,9 +285,11 @@ public sealed class ConntrackTable
         expectations.Add(x);
     }
 
-    internal Expectation? TakeExpectation(ConnTuple tuple, ushort zone, Timestamp now)
+    internal Expectation? TakeExpectation(ConnTuple tuple, ushort zone, Timestamp now) =>
+        expectations.Count == 0 ? null : TakePendingExpectation(tuple, zone, now); // (no closure for the usual empty list)
+
+    private Expectation? TakePendingExpectation(ConnTuple tuple, ushort zone, Timestamp now)
     {
-        if (expectations.Count == 0) return null;
         expectations.RemoveAll(x => x.Expires <= now);
         var hit = expectations.FirstOrDefault(x => x.Zone == zone && x.Matches(tuple));
         if (hit is not null) expectations.Remove(hit);

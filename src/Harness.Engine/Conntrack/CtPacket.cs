@@ -76,20 +76,18 @@ public sealed class CtPacket
     public string? EntryStateAfter => Entry is null ? null : Entry.SeenReply ? "ESTABLISHED" : "NEW";
 
     /// <summary>The outcome model's view: state seen, TCP and entry states before/after, tuples, NAT applied.</summary>
-    public ConntrackView ToView() => new(
-        StateSeen: CtNames.Of(State),
-        TcpStateBefore: Entry is null ? null : ProtocolStateBefore,
-        TcpStateAfter: Entry is null ? null : ProtocolStateAfter ?? Entry.ProtocolState,
-        Original: Entry?.Original.ToCtTuple(),
-        Reply: Entry?.Reply.ToCtTuple(),
-        Nat: natApplied switch
+    public ConntrackView ToView()
+    {
+        string? nat = natApplied switch
         {
             null or { Count: 0 } => null,
             { Count: 1 } => natApplied[0],
             _ => string.Join("; ", natApplied),
-        },
-        StateBefore: EntryStateBefore,
-        StateAfter: EntryStateAfter);
+        };
+        if (Entry is null) return new ConntrackView(CtNames.Of(State), null, null, null, null, nat, EntryStateBefore, null);
+        return new ConntrackView(CtNames.Of(State), ProtocolStateBefore, ProtocolStateAfter ?? Entry.ProtocolState,
+            Entry.OriginalView, Entry.ReplyView, nat, EntryStateBefore, EntryStateAfter);
+    }
 
     /// <summary>An untracked packet (NOTRACK in raw).</summary>
     internal static CtPacket Untracked(Hook hook, Timestamp now) =>

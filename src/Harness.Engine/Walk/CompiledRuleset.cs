@@ -22,6 +22,7 @@ public sealed class CompiledRuleset
     public CompiledRuleset(Ruleset ruleset, EngineRuntime runtime)
     {
         Family = ruleset.Family;
+        HasNat = ruleset.FindTable(TableNames.Nat) is not null;
         foreach (var table in ruleset.Tables)
         {
             foreach (var chain in table.Chains)
@@ -51,6 +52,12 @@ public sealed class CompiledRuleset
     }
 
     public Family Family { get; }
+
+    /// <summary>
+    /// True when the ruleset has a nat table. Without one the kernel registers no NAT hooks in the namespace, so
+    /// connections get no NAT bindings at all (not even null ones).
+    /// </summary>
+    public bool HasNat { get; }
 
     public IReadOnlyList<CompiledChain> Chains => _allChains;
 

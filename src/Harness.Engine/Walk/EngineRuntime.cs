@@ -39,14 +39,32 @@ public sealed class EngineRuntime
     public bool Ipv6Forwarding { get; }
 
     /// <summary>The host's interface by name (first one listed when names repeat), or null.</summary>
-    public HostInterface? Interface(string? name) => name is not null && _interfaces.TryGetValue(name, out var i) ? i : null;
+    public HostInterface? Interface(string? name)
+    {
+        // Packets of one capture share their interface name's string: the last answer is usually the next one.
+        if (ReferenceEquals(name, _lastName)) return _lastInterface;
+        if (name is null) return null;
+        _interfaces.TryGetValue(name, out var found);
+        _lastName = name;
+        _lastInterface = found;
+        return found;
+    }
+
+    private string? _lastName;
+    private HostInterface? _lastInterface;
 
     /// <summary>rp_filter of an interface (max of conf.all and conf.IFACE), read once per interface.</summary>
     public int RpFilter(string iface)
     {
+        if (ReferenceEquals(iface, _lastRpName)) return _lastRp;
         if (!_rpFilter.TryGetValue(iface, out var v)) _rpFilter[iface] = v = Host.Sysctls.RpFilter(iface);
+        _lastRpName = iface;
+        _lastRp = v;
         return v;
     }
+
+    private string? _lastRpName;
+    private int _lastRp;
 
     public EngineOptions Options { get; }
 

@@ -8,25 +8,59 @@ namespace Harness.Engine.Walk;
 /// <summary>
 /// Everything the hooks, matches and targets read and change while one packet crosses netfilter: the current
 /// (possibly rewritten) packet, interfaces, mark, conntrack entry, the path so far, log lines and generated replies.
-/// One instance per packet; never shared.
+/// One packet at a time: the engine resets and reuses one instance for the captured packets (<see cref="Reset"/>), and
+/// makes its own for each packet it generates in answer while the cause is still being processed.
 /// </summary>
 public sealed class PacketState
 {
     /// <param name="pathBuffer">A list to record the path in, reused between packets (cleared here); a new one when null.</param>
     public PacketState(Packet packet, EngineRuntime runtime, List<PathStep>? pathBuffer = null)
     {
-        pathBuffer?.Clear();
         Path = pathBuffer ?? new List<PathStep>(8);
-        Packet = packet;
-        Original = packet;
         Runtime = runtime;
-        Family = packet.Ip!.Family;
+        Original = Packet = packet;
+        Reset(packet);
+    }
+
+    /// <summary>
+    /// Makes this the state of a fresh captured packet, as a new instance would be: every field back to its initial
+    /// value, the path cleared. <paramref name="packet"/> null only forgets the last packet (nothing may use the state then).
+    /// </summary>
+    internal void Reset(Packet? packet)
+    {
+        Path.Clear();
+        Original = packet!;
+        Packet = packet!;
+        Family = packet?.Ip?.Family ?? Family.IPv4;
+        Dirty = false;
+        Hook = default;
+        Table = "";
+        InInterface = null;
+        OutInterface = null;
+        LocallyGenerated = false;
+        Mark = 0;
+        Route = null;
+        Conntrack = null;
+        Template = CtTemplate.Default;
+        RawTemplateIgnored = false;
+        Traced = false;
+        Owner = null;
+        Log = null;
+        Generated = null;
+        Rejected = false;
+        RejectReply = null;
+        FilterDecision = null;
+        RuleDecision = null;
+        AnyDecision = null;
+        IsGeneratedPacket = false;
+        GeneratedDepth = 0;
+        OwnedBuffer = null;
     }
 
     public EngineRuntime Runtime { get; }
 
     /// <summary>The packet as received, before any rewrite.</summary>
-    public Packet Original { get; }
+    public Packet Original { get; private set; }
 
     /// <summary>The packet as it is now (after NAT and mangle rewrites).</summary>
     public Packet Packet { get; set; }
@@ -34,7 +68,7 @@ public sealed class PacketState
     /// <summary>True when a rewrite changed header fields and <see cref="Packet"/>.Raw must be rebuilt before output.</summary>
     public bool Dirty { get; set; }
 
-    public Family Family { get; }
+    public Family Family { get; private set; }
 
     public IpHeader Ip => Packet.Ip!;
 
@@ -99,10 +133,10 @@ public sealed class PacketState
     public WalkResult? AnyDecision { get; set; }
 
     /// <summary>True for a packet the engine made (REJECT reply, ICMP error).</summary>
-    public bool IsGeneratedPacket { get; init; }
+    public bool IsGeneratedPacket { get; set; }
 
     /// <summary>How many answers deep this generated packet is (0 for captured packets).</summary>
-    public int GeneratedDepth { get; init; }
+    public int GeneratedDepth { get; set; }
 
     public void AddLog(string line) => (Log ??= []).Add(line);
 
