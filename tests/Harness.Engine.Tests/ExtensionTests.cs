@@ -215,6 +215,34 @@ public class ExtensionTests
     }
 
     [Fact]
+    public void Log_macdecode_writes_the_ethernet_header_as_fields_and_ce_is_the_reserved_flag()
+    {
+        var engine = Router("""
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A FORWARD -p udp -j LOG --log-prefix "DEC " --log-macdecode
+            COMMIT
+            """);
+        var udp = P.Udp("192.168.1.50", 5000, "198.51.100.7", 53, "eth1", payload: 20) with
+        {
+            Link = new LinkHeader(MacAddress.Parse("02:00:00:00:00:5A"), TestHosts.LanMac, [], 0x0800),
+        };
+        // nf_log_syslog's dump_mac_header: %pM is lower case, MACPROTO is four hex digits.
+        Assert.Equal(
+            "DEC IN=eth1 OUT=eth0 MACSRC=02:00:00:00:00:5a MACDST=02:00:00:00:00:02 MACPROTO=0800 SRC=192.168.1.50 DST=198.51.100.7 LEN=48 TOS=0x00 PREC=0x00 TTL=63 ID=1 PROTO=UDP SPT=5000 DPT=53 LEN=28 ",
+            Assert.Single(engine.Process(udp)[0].Log));
+        // Without a MAC header there is nothing to decode, so nothing is written (not "MAC=").
+        Assert.StartsWith("DEC IN=eth1 OUT=eth0 SRC=", Assert.Single(engine.Process(P.Udp("192.168.1.50", 5001, "198.51.100.7", 53, "eth1"))[0].Log));
+        // "CE" is the reserved flag bit of the fragment field (IP_CE), not the ECN bits of the TOS byte.
+        var ecn = P.Udp("192.168.1.50", 5002, "198.51.100.7", 53, "eth1") with { Ip = P.Udp("192.168.1.50", 5002, "198.51.100.7", 53, "eth1").Ip! with { Tos = 0x03 } };
+        Assert.DoesNotContain(" CE ", Assert.Single(engine.Process(ecn)[0].Log));
+        var evil = P.Udp("192.168.1.50", 5003, "198.51.100.7", 53, "eth1") with { Ip = P.Udp("192.168.1.50", 5003, "198.51.100.7", 53, "eth1").Ip! with { ReservedFlag = true } };
+        Assert.Contains(" ID=1 CE PROTO=UDP ", Assert.Single(engine.Process(evil)[0].Log));
+    }
+
+    [Fact]
     public void Ipv6_rules_see_icmpv6_and_hop_limit_and_reject_with_icmpv6()
     {
         var v6 = TestRules.Load("""

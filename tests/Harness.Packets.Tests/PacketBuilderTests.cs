@@ -45,6 +45,17 @@ public sealed class PacketBuilderTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TheReservedIpv4FlagIsWrittenAndRead()
+    {
+        var udp = Udp(Client, Server, 8);
+        Assert.False(udp.Ip!.ReservedFlag);
+        var flagged = PacketBuilder.Rebuild(udp with { Ip = udp.Ip with { ReservedFlag = true } });
+        Assert.Equal(0x80, flagged.Raw.Span[6] & 0x80);
+        Assert.True(flagged.Ip!.ReservedFlag);
+        Assert.True(flagged.Ip.HeaderChecksumValid);
+    }
+
+    [Fact]
     public void RebuildAfterNatRewriteKeepsPayloadAndFixesChecksums()
     {
         var original = Tcp(Client, Server, TcpFlags.Ack | TcpFlags.Psh, 5, 9, 300);

@@ -12,12 +12,28 @@ namespace Harness.Engine.Targets;
 /// </summary>
 public static class LogFormatter
 {
+    /// <param name="macDecode">LOG --log-macdecode: an Ethernet header (<paramref name="inIsEthernet"/>) is written as
+    /// "MACSRC=… MACDST=… MACPROTO=…" instead of "MAC=" and its bytes.</param>
     public static string Format(string prefix, Packet packet, string? inInterface, string? outInterface, uint mark,
-        bool tcpSequence = false, bool tcpOptions = false, bool ipOptions = false, SocketOwner? owner = null)
+        bool tcpSequence = false, bool tcpOptions = false, bool ipOptions = false, SocketOwner? owner = null,
+        bool macDecode = false, bool inIsEthernet = true)
     {
         var sb = new StringBuilder(200);
         sb.Append(prefix).Append("IN=").Append(inInterface).Append(" OUT=").Append(outInterface).Append(' ');
-        if (inInterface is not null)
+        if (inInterface is not null && macDecode && inIsEthernet)
+        {
+            // dump_mac_header with NF_LOG_MACDECODE on an Ethernet device; nothing without a MAC header. A VLAN tag is
+            // gone by then (the VLAN device took it off), so no VPROTO/VID.
+            if (packet.Link is { } decoded)
+            {
+                sb.Append("MACSRC=");
+                AppendMac(sb, decoded.Source);
+                sb.Append(" MACDST=");
+                AppendMac(sb, decoded.Destination);
+                sb.Append(CultureInfo.InvariantCulture, $" MACPROTO={decoded.EtherType:x4} ");
+            }
+        }
+        else if (inInterface is not null)
         {
             sb.Append("MAC=");
             if (packet.Link is { } link)
@@ -42,13 +58,25 @@ public static class LogFormatter
         return sb.ToString();
     }
 
+    /// <summary>The kernel's %pM: lower-case hex pairs joined by colons.</summary>
+    private static void AppendMac(StringBuilder sb, MacAddress mac)
+    {
+        Span<byte> b = stackalloc byte[6];
+        mac.WriteBytes(b);
+        for (int i = 0; i < 6; i++)
+        {
+            if (i > 0) sb.Append(':');
+            sb.Append(b[i].ToString("x2", CultureInfo.InvariantCulture));
+        }
+    }
+
     private static void AppendIp(StringBuilder sb, IpHeader ip, TransportHeader? transport, bool tcpSequence, bool tcpOptions, bool ipOptions)
     {
         var inv = CultureInfo.InvariantCulture;
         if (ip.Family == Family.IPv4)
         {
             sb.Append(inv, $"SRC={ip.Source} DST={ip.Destination} LEN={ip.TotalLength} TOS=0x{ip.Tos & 0x1E:X2} PREC=0x{ip.Tos & 0xE0:X2} TTL={ip.Ttl} ID={ip.Id} ");
-            if ((ip.Tos & 0x3) == 0x3) sb.Append("CE ");
+            if (ip.ReservedFlag) sb.Append("CE ");
             if (ip.DontFragment) sb.Append("DF ");
             if (ip.MoreFragments) sb.Append("MF ");
             if (ip.FragmentOffset != 0) sb.Append(inv, $"FRAG:{ip.FragmentOffset / 8} ");

@@ -109,6 +109,7 @@ public static class PacketDecoder
             TotalLength = totalLength,
             HeaderLength = headerLength,
             Id = BinaryPrimitives.ReadUInt16BigEndian(h[4..]),
+            ReservedFlag = (fragment & 0x8000) != 0,
             DontFragment = (fragment & 0x4000) != 0,
             MoreFragments = (fragment & 0x2000) != 0,
             FragmentOffset = (fragment & 0x1FFF) * 8,

@@ -81,6 +81,9 @@ public sealed record IpHeader
     public bool DontFragment { get; init; }
     public bool MoreFragments { get; init; }
 
+    /// <summary>The reserved IPv4 flag bit (0x8000 of the fragment field; the kernel's IP_CE, "CE" in LOG lines).</summary>
+    public bool ReservedFlag { get; init; }
+
     /// <summary>Fragment offset in bytes (0 for the first or only fragment).</summary>
     public int FragmentOffset { get; init; }
 

@@ -210,7 +210,7 @@ public static class PacketBuilder
         b[1] = ip.Tos;
         BinaryPrimitives.WriteUInt16BigEndian(b[2..], (ushort)b.Length);
         BinaryPrimitives.WriteUInt16BigEndian(b[4..], (ushort)ip.Id);
-        int fragment = (ip.DontFragment ? 0x4000 : 0) | (ip.MoreFragments ? 0x2000 : 0) | ((ip.FragmentOffset / 8) & 0x1FFF);
+        int fragment = (ip.ReservedFlag ? 0x8000 : 0) | (ip.DontFragment ? 0x4000 : 0) | (ip.MoreFragments ? 0x2000 : 0) | ((ip.FragmentOffset / 8) & 0x1FFF);
         BinaryPrimitives.WriteUInt16BigEndian(b[6..], (ushort)fragment);
         b[8] = ip.Ttl;
         if (ip.ExtensionHeaders.IsDefaultOrEmpty) b[9] = ip.Protocol;
