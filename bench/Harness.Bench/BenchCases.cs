@@ -59,6 +59,11 @@ public static class BenchCases
         return sb.ToString();
     }
 
+    /// <summary>(c) the firewall of (a) on a NAT router: every forwarded connection is masqueraded behind eth1.</summary>
+    public static string NatRouterText() =>
+        FirewallText() + "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+        + "-A POSTROUTING -o eth1 -j MASQUERADE\nCOMMIT\n";
+
     /// <summary>
     /// (b) kube-proxy style: KUBE-SERVICES with one rule per service (ClusterIP:port → KUBE-SVC-*), each service
     /// chain spreading over its endpoints with "-m statistic --mode random" (one or two endpoints), each

@@ -38,6 +38,10 @@ public static class ReplayBench
         // Best of two runs each: the machine may be shared, and the first run of a path pays for tiered JIT.
         double a = Math.Max(Measure("(a) firewall", path, () => Make(firewall)), Measure("(a) firewall", path, () => Make(firewall)));
         double b = Math.Max(Measure("(b) kube-proxy", path, () => Make(kube)), Measure("(b) kube-proxy", path, () => Make(kube)));
+        var natRouter = BenchCases.Load(BenchCases.NatRouterText(), "nat-router.rules");
+        // Not a target: the cost of a SNAT binding per connection (the capture's replies go to the clients' own
+        // addresses, so the firewall drops them as NEW).
+        Measure("(c) NAT router (a + MASQUERADE)", path, () => Make(natRouter));
         double af = Measure("(a) firewall, fields only", path, () => Make(firewall, new EngineOptions(RebuildBytes: false)));
         double bf = Measure("(b) kube-proxy, fields only", path, () => Make(kube, new EngineOptions(RebuildBytes: false)));
         var inMemory = CaptureReader.Read(path).Take(200_000).ToList();

@@ -32,6 +32,12 @@ public sealed class ConntrackTable
 {
     private readonly Dictionary<TupleKey, (ConnEntry Entry, CtDirection Direction)> byTuple = new(TupleKeyComparer.Instance);
     private readonly SortedDictionary<long, ConnEntry> byId = [];
+
+    /// <summary>
+    /// Confirmed entries by the source of their original tuple (address, port or ICMP id, protocol, zone), oldest first:
+    /// the kernel's nf_nat_bysource hash, which SNAT asks for an earlier mapping of the same source.
+    /// </summary>
+    private readonly Dictionary<SourceKey, List<ConnEntry>> bySource = [];
     private readonly List<Expectation> expectations = [];
     private long nextId = 1;
 
@@ -234,7 +240,12 @@ public sealed class ConntrackTable
     internal bool IsTakenLive(ConnTuple tuple, ushort zone, ConnEntry? ignored, Timestamp now) =>
         byTuple.TryGetValue(new TupleKey(tuple, zone), out var hit) && hit.Entry != ignored && hit.Entry.Expires > now;
 
-    internal IEnumerable<ConnEntry> ConfirmedEntries => byId.Values;
+    /// <summary>Confirmed entries whose original tuple has this source and protocol, newest first.</summary>
+    internal IEnumerable<ConnEntry> EntriesFromSource(ConnTuple original, ushort zone)
+    {
+        if (!bySource.TryGetValue(SourceKey.Of(original, zone), out var list)) yield break;
+        for (int i = list.Count - 1; i >= 0; i--) yield return list[i];
+    }
 
     internal ConnEntry NewEntry(ushort zone, ConnTuple original, Timestamp now) => new(nextId++, zone, original, now);
 
@@ -243,13 +254,32 @@ public sealed class ConntrackTable
         e.Status |= CtStatus.Confirmed;
         byTuple[new TupleKey(e.Original, e.Zone)] = (e, CtDirection.Original);
         byTuple[new TupleKey(e.Reply, e.Zone)] = (e, CtDirection.Reply);
-        byId[e.Id] = e;
+        if (byId.TryAdd(e.Id, e)) AddBySource(e);
+    }
+
+    private void AddBySource(ConnEntry e)
+    {
+        var key = SourceKey.Of(e.Original, e.Zone);
+        if (!bySource.TryGetValue(key, out var list)) bySource[key] = list = [];
+        // Oldest first by creation; an entry inserted again (a NAT binding made after confirmation) keeps its place.
+        int at = list.Count;
+        while (at > 0 && list[at - 1].Id > e.Id) at--;
+        list.Insert(at, e);
+    }
+
+    private void RemoveBySource(ConnEntry e)
+    {
+        var key = SourceKey.Of(e.Original, e.Zone);
+        if (!bySource.TryGetValue(key, out var list)) return;
+        list.Remove(e);
+        if (list.Count == 0) bySource.Remove(key);
     }
 
     /// <summary>Deletes an entry (expiry, RST, reopen, early drop) and the expectations it made.</summary>
     internal void Remove(ConnEntry e)
     {
         if (!byId.Remove(e.Id)) return;
+        RemoveBySource(e);
         byTuple.Remove(new TupleKey(e.Original, e.Zone));
         byTuple.Remove(new TupleKey(e.Reply, e.Zone));
         expectations.RemoveAll(x => x.Master == e);
@@ -297,6 +327,11 @@ public sealed class ConntrackTable
     }
 
     private readonly record struct TupleKey(ConnTuple Tuple, ushort Zone);
+
+    private readonly record struct SourceKey(Net.Address Source, ushort Port, byte Protocol, ushort Zone)
+    {
+        public static SourceKey Of(ConnTuple t, ushort zone) => new(t.Source, t.SourcePort, t.Protocol, zone);
+    }
 
     /// <summary>A fast hash over the tuple's fields (the hot path of every packet).</summary>
     private sealed class TupleKeyComparer : IEqualityComparer<TupleKey>

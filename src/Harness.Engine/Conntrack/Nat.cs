@@ -112,7 +112,7 @@ internal static class Nat
     /// <summary>find_appropriate_src: the newest connection from the same source already SNATed into the range.</summary>
     private static ConnTuple? FindSourceMapping(ConntrackTable table, ConnEntry ct, ConnTuple orig, NatRange range)
     {
-        foreach (var other in table.ConfirmedEntries.Reverse())
+        foreach (var other in table.EntriesFromSource(orig, ct.Zone))
         {
             if (other.Zone != ct.Zone || (other.Status & CtStatus.SrcNatDone) == 0 || other.Expires <= ct.Created) continue;
             var o = other.Original;

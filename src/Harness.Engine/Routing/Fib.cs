@@ -114,6 +114,14 @@ public sealed class Fib
         {
             return new RouteResult(RouteKind.Multicast, inputInterface, null, null, Route.LocalTable);
         }
+        if (!_rulesUseSource && !_rulesUseMark && !_rulesUseInterface)
+        {
+            // The usual host: no policy rule looks at anything but the destination, so it alone is the key.
+            var byDestination = destination.Family == Family.IPv4 ? _cache4 : _cache6;
+            if (byDestination.TryGetValue(destination.Value, out var hit)) return hit;
+            if (byDestination.Count >= MaxCached) byDestination.Clear();
+            return byDestination[destination.Value] = LookupUncached(destination, source, mark, inputInterface);
+        }
         var key = new CacheKey(destination, _rulesUseSource ? source : null, _rulesUseMark ? mark : 0, _rulesUseInterface ? inputInterface : null);
         if (_cache.TryGetValue(key, out var cached)) return cached;
         if (_cache.Count >= MaxCached) _cache.Clear();
@@ -124,6 +132,7 @@ public sealed class Fib
 
     private const int MaxCached = 1 << 16;
     private readonly Dictionary<CacheKey, RouteResult> _cache = new(CacheKeyComparer.Instance);
+    private readonly Dictionary<UInt128, RouteResult> _cache4 = [], _cache6 = [];
     private readonly bool _rulesUseSource, _rulesUseMark, _rulesUseInterface;
 
     /// <summary>The route cache's key: only the inputs some policy rule looks at.</summary>
