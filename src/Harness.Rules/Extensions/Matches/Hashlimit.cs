@@ -19,7 +19,8 @@ public enum HashlimitModes
 /// 1/1,000,000 s (XT_HASHLIMIT_SCALE_v2) and <see cref="Burst"/> packets. Byte mode: <see cref="Average"/> is bytes per
 /// second and <see cref="Burst"/> bytes (0: none given). Above: match when over the rate (hashlimit-above).
 /// With <see cref="RateMatch"/> (packet mode), <see cref="Average"/> is instead the packet count allowed per
-/// <see cref="RateIntervalSeconds"/>, as iptables 1.8.9 stores it (the interval and expiry then default to the rate's unit).
+/// <see cref="RateIntervalSeconds"/>, as iptables 1.8.9 stores it (the interval then defaults to the rate's unit).
+/// <see cref="ExpireMs"/> defaults as in iptables: the rate's unit (1,000 for N/sec), byte mode 15,000 (60,000 with a burst).
 /// </summary>
 public sealed record HashlimitMatch(
     bool Above,
@@ -48,12 +49,42 @@ public sealed record HashlimitMatch(
     private static readonly (string Name, ulong Mult)[] Rates =
         [("day", Scale * 86400), ("hour", Scale * 3600), ("min", Scale * 60), ("sec", Scale)];
 
+    /// <summary>
+    /// The expiry iptables-save leaves out: byte mode 15 s (60 s with a burst), else the unit of the printed rate.
+    /// </summary>
+    private ulong PrintedExpireMs =>
+        ByteMode ? (Burst != 0 ? 60_000UL : 15_000UL)
+        : RateUnitMs(RateMatch ? (Average == 0 ? 0 : Scale / Average) : Average);
+
+    private static ulong RateUnitMs(ulong period)
+    {
+        if (period == 0) return 0;
+        int i;
+        for (i = 1; i < Rates.Length; i++)
+            if (period > Rates[i].Mult || Rates[i].Mult / period < Rates[i].Mult % period) break;
+        return Rates[i - 1].Mult / Scale * 1000;
+    }
+
     internal static string PrintRate(ulong period)
     {
         int i;
         for (i = 1; i < Rates.Length; i++)
             if (period > Rates[i].Mult || Rates[i].Mult / period < Rates[i].Mult % period) break;
         return Values.Dec(Rates[i - 1].Mult / period) + "/" + Rates[i - 1].Name;
+    }
+
+    /// <summary>
+    /// The byte rate as the kernel gets it: iptables stores 2^32-1 over the number of 16-byte chunks per second
+    /// (XT_HASHLIMIT_BYTE_SHIFT), which turns back into bytes a little below the given rate (1000b/s: 992).
+    /// </summary>
+    public static ulong ByteCost(ulong bytesPerSecond) => uint.MaxValue / ((ulong)(uint)(bytesPerSecond >> 4) + 1);
+
+    /// <summary>Bytes per second that <see cref="ByteCost"/> stands for (iptables' cost_to_bytes).</summary>
+    public static ulong RoundedBytesPerSecond(ulong bytesPerSecond)
+    {
+        ulong cost = ByteCost(bytesPerSecond);
+        ulong chunks = cost == 0 ? uint.MaxValue : uint.MaxValue / cost;
+        return (chunks - 1) << 4;
     }
 
     /// <summary>Bytes in the largest unit (mb, kb, b) that divides them exactly.</summary>
@@ -73,7 +104,7 @@ public sealed record HashlimitMatch(
         if (TableSize != 0) w.Word("--hashlimit-htable-size").Word(Values.Dec(TableSize));
         if (TableMax != 0) w.Word("--hashlimit-htable-max").Word(Values.Dec(TableMax));
         if (GcIntervalMs != 1000) w.Word("--hashlimit-htable-gcinterval").Word(Values.Dec(GcIntervalMs));
-        if (ExpireMs != 10000) w.Word("--hashlimit-htable-expire").Word(Values.Dec(ExpireMs));
+        if (ExpireMs != PrintedExpireMs) w.Word("--hashlimit-htable-expire").Word(Values.Dec(ExpireMs));
         int full = Family == Family.IPv4 ? 32 : 128;
         if (SourcePrefixLength != full) w.Word("--hashlimit-srcmask").Word(Values.Dec((ulong)SourcePrefixLength));
         if (DestinationPrefixLength != full) w.Word("--hashlimit-dstmask").Word(Values.Dec((ulong)DestinationPrefixLength));
@@ -193,6 +224,9 @@ public sealed class HashlimitMatchParser : MatchParser
             if (_bytes)
             {
                 if (!TryBytes(_burstText, false, out burst)) throw _burstArgs.Error($"hashlimit: bad value for option \"--hashlimit-burst\" ({_burstText})");
+                // iptables turns the burst into whole seconds of the (rounded) rate and refuses less than one
+                ulong perSecond = HashlimitMatch.RoundedBytesPerSecond(_average);
+                if (burst < perSecond) throw _burstArgs.Error($"hashlimit: burst cannot be smaller than {Values.Dec(perSecond)}b");
             }
             else if (!Values.TryUInt(_burstText, 1_000_000, out burst) || burst == 0)
                 throw _burstArgs.Error($"hashlimit: bad value for option \"--hashlimit-burst\", or out of range (1-1000000).");
@@ -200,11 +234,13 @@ public sealed class HashlimitMatchParser : MatchParser
         int full = _family == Family.IPv4 ? 32 : 128;
         ulong average = _average;
         uint interval = _interval, expire = _expire;
+        // iptables' default expiry: the rate's unit (1 s for N/sec), in byte mode 15 s, or 60 s with a burst
+        if (!Given("hashlimit-htable-expire"))
+            expire = _bytes ? (_burstText is not null ? 60_000U : 15_000U) : (uint)(_unitSeconds * 1000);
         if (_rateMatch && !_bytes)
         {
             average = _count;
             if (!Given("hashlimit-rate-interval")) interval = (uint)_unitSeconds;
-            if (!Given("hashlimit-htable-expire")) expire = Math.Max(expire, (uint)(_unitSeconds * 1000));
         }
         return new HashlimitMatch(_above.Value, _bytes, average, burst, _modes, _name, _size, _max, _gc, expire,
             _srcMask ?? full, _dstMask ?? full, _rateMatch, interval, _family);
