@@ -55,10 +55,10 @@ public class CompiledWalkTests
     [Fact]
     public void An_extension_the_engine_cannot_evaluate_stops_the_run_naming_the_rule()
     {
-        var v6 = TestRules.Load("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -m rt --rt-type 0 -j DROP\nCOMMIT\n", Family.IPv6);
+        var v6 = TestRules.Load("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -m u32 --u32 \"6&0xFF=0x11\" -j DROP\nCOMMIT\n", Family.IPv6);
         var e = Assert.Throws<EngineSetupException>(() => Engine.Create(null, v6, TestHosts.Router(), EngineOptions.Default));
         Assert.Contains("test.rules:5", e.Message);
-        Assert.Contains("-m rt", e.Message);
+        Assert.Contains("-m u32", e.Message);
     }
 
     [Fact]

@@ -51,6 +51,7 @@ public static class MatchRegistry
         Add<PhysdevMatch>(PhysdevEvaluator.Create);
         Add<PolicyMatch>(PolicyEvaluator.Create);
         Add<SctpMatch>(SctpEvaluator.Create);
+        Add<RtMatch>(RtEvaluator.Create);
         return d;
     }
 

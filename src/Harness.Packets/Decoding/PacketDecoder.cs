@@ -161,6 +161,7 @@ public static class PacketDecoder
             Source = new Address(BinaryPrimitives.ReadUInt128BigEndian(h[8..]), Family.IPv6),
             Destination = new Address(BinaryPrimitives.ReadUInt128BigEndian(h[24..]), Family.IPv6),
             ExtensionHeaders = walk.Extensions,
+            RoutingHeader = walk.Routing,
             Id = walk.FragmentId,
             MoreFragments = walk.MoreFragments,
             FragmentOffset = walk.FragmentOffset,
@@ -168,7 +169,8 @@ public static class PacketDecoder
     }
 
     private readonly record struct Ipv6Walk(
-        int Offset, byte NextHeader, ImmutableArray<byte> Extensions, uint FragmentId, bool MoreFragments, int FragmentOffset, string? Error);
+        int Offset, byte NextHeader, ImmutableArray<byte> Extensions, uint FragmentId, bool MoreFragments, int FragmentOffset, string? Error,
+        Ipv6RoutingHeader? Routing = null);
 
     /// <summary>True for the headers ip6tables walks past to find the upper-layer protocol (the kernel's ipv6_ext_hdr, less "no next header").</summary>
     private static bool IsExtensionHeader(byte next) =>
@@ -183,6 +185,7 @@ public static class PacketDecoder
         uint fragmentId = 0;
         bool more = false;
         int fragmentOffset = 0;
+        Ipv6RoutingHeader? routing = null;
         while (IsExtensionHeader(next))
         {
             if (offset + 8 > raw.Length)
@@ -212,11 +215,23 @@ public static class PacketDecoder
                 more = (field & 1) != 0;
                 fragmentId = BinaryPrimitives.ReadUInt32BigEndian(h[4..]);
             }
+            if (next == IpProtocol.Ipv6Route && routing is null)
+                routing = ReadRoutingHeader(h, length);
             next = h[0];
             offset += length;
             if (fragmentOffset != 0) break;
         }
-        return new Ipv6Walk(offset, next, extensions.ToImmutable(), fragmentId, more, fragmentOffset, null);
+        return new Ipv6Walk(offset, next, extensions.ToImmutable(), fragmentId, more, fragmentOffset, null, routing);
+    }
+
+    /// <summary>A routing header's fixed fields and its 16-byte entries from byte 8 on (those the capture holds).</summary>
+    private static Ipv6RoutingHeader ReadRoutingHeader(ReadOnlySpan<byte> h, int length)
+    {
+        int count = (Math.Min(length, h.Length) - 8) / 16;
+        var addresses = ImmutableArray.CreateBuilder<Address>(count);
+        for (int i = 0; i < count; i++)
+            addresses.Add(new Address(BinaryPrimitives.ReadUInt128BigEndian(h[(8 + 16 * i)..]), Family.IPv6));
+        return new Ipv6RoutingHeader(h[2], h[3], length, BinaryPrimitives.ReadUInt32BigEndian(h[4..]), addresses.MoveToImmutable());
     }
 
     private static Draft DecodeTransport(Draft packet, IpHeader ip, ReadOnlyMemory<byte> segmentMemory, int segmentWireLength, bool checkable)
@@ -385,19 +400,28 @@ public static class PacketDecoder
     {
         if (s.Length < 12)
             return packet with { DecodeError = Truncated("SCTP common header", s.Length, 12, wire) };
-        var chunks = ImmutableArray.CreateBuilder<byte>();
+        var types = ImmutableArray.CreateBuilder<byte>();
+        var flags = ImmutableArray.CreateBuilder<byte>();
+        bool malformed = false;
+        // The chunk walk of xt_sctp: at least one chunk header, each advancing by its length padded to 4, until the
+        // end of the packet. A header past the packet's end or of length 0 ends it as malformed. Past the captured
+        // bytes (snapshot length) nothing more is known.
         int offset = 12;
-        while (offset + 4 <= s.Length && offset + 4 <= wire)
+        do
         {
-            chunks.Add(s[offset]);
+            if (offset + 4 > wire) { malformed = true; break; }
+            if (offset + 4 > s.Length) break;
             int length = BinaryPrimitives.ReadUInt16BigEndian(s[(offset + 2)..]);
-            if (length < 4) break;
+            if (length == 0) { malformed = true; break; }
+            types.Add(s[offset]);
+            flags.Add(s[offset + 1]);
             offset += (length + 3) & ~3;
         }
+        while (offset < wire);
         bool valid = !checkable || BinaryPrimitives.ReadUInt32LittleEndian(s[8..]) == InternetChecksum.SctpCrc32c(s[..wire]);
         var sctp = new SctpHeader(BinaryPrimitives.ReadUInt16BigEndian(s), BinaryPrimitives.ReadUInt16BigEndian(s[2..]),
             BinaryPrimitives.ReadUInt32BigEndian(s[4..]))
-        { ChunkTypes = chunks.ToImmutable(), ChecksumValid = valid };
+        { ChunkTypes = types.ToImmutable(), ChunkFlags = flags.ToImmutable(), ChunksMalformed = malformed, ChecksumValid = valid };
         return packet with { Transport = sctp, PayloadLength = Math.Max(0, wire - 12) };
     }
 

@@ -96,6 +96,9 @@ public sealed record IpHeader
     /// <summary>IPv6 extension headers in order (next-header numbers), empty for IPv4.</summary>
     public ImmutableArray<byte> ExtensionHeaders { get; init; } = ImmutableArray<byte>.Empty;
 
+    /// <summary>The first IPv6 routing header (what ip6tables -m rt finds), or null when there is none.</summary>
+    public Ipv6RoutingHeader? RoutingHeader { get; init; }
+
     /// <summary>False when the IPv4 header checksum is wrong (the kernel drops it before netfilter).</summary>
     public bool HeaderChecksumValid { get; init; } = true;
 
@@ -104,6 +107,13 @@ public sealed record IpHeader
 
     public bool IsFragment => MoreFragments || FragmentOffset != 0;
 }
+
+/// <summary>
+/// An IPv6 routing header's fields: <see cref="Length"/> in bytes ((hdr ext len + 1) × 8), the 32 bits after
+/// segments left (type 0's reserved field) and the 16-byte addresses from byte 8 on, as many as the length holds
+/// (type 0's address list; as far as the capture has them).
+/// </summary>
+public sealed record Ipv6RoutingHeader(byte Type, byte SegmentsLeft, int Length, uint Reserved, ImmutableArray<Address> Addresses);
 
 /// <summary>The transport header: one subtype per protocol.</summary>
 public abstract record TransportHeader
@@ -129,6 +139,15 @@ public sealed record SctpHeader(ushort SourcePort, ushort DestinationPort, uint 
 {
     /// <summary>Chunk types in order, for -m sctp --chunk-types.</summary>
     public ImmutableArray<byte> ChunkTypes { get; init; } = ImmutableArray<byte>.Empty;
+
+    /// <summary>Each chunk's flags byte, in the order of <see cref="ChunkTypes"/> (same length).</summary>
+    public ImmutableArray<byte> ChunkFlags { get; init; } = ImmutableArray<byte>.Empty;
+
+    /// <summary>
+    /// True when walking the chunks (as xt_sctp does: 4-byte-padded lengths until the end of the packet) met a chunk
+    /// header with length 0 or cut short by the end of the packet; the chunks before it are listed.
+    /// </summary>
+    public bool ChunksMalformed { get; init; }
 }
 
 /// <summary>

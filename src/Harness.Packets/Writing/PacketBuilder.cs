@@ -120,7 +120,7 @@ public static class PacketBuilder
             bytes[0] = 0x60;
             bytes[6] = ip.Protocol;
         }
-        var fixedIp = ip with { TotalLength = bytes.Length, HeaderLength = ipHeaderLength, ExtensionHeaders = ImmutableArray<byte>.Empty };
+        var fixedIp = ip with { TotalLength = bytes.Length, HeaderLength = ipHeaderLength, ExtensionHeaders = ImmutableArray<byte>.Empty, RoutingHeader = null };
         var fixedTransport = transport switch
         {
             TcpHeader tcp => tcp with { HeaderLength = transportLength },
