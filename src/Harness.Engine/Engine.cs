@@ -49,6 +49,9 @@ public sealed partial class Engine
 
     public Fib Fib => _runtime.Fib;
 
+    /// <summary>The ipsets as the packets so far left them (members, expiries, counters), like `ipset list`.</summary>
+    public IReadOnlyDictionary<string, LiveIpSet> LiveSets => _runtime.LiveSets;
+
     /// <summary>Processes every packet in order.</summary>
     public IEnumerable<Outcome> Replay(IEnumerable<Packet> packets)
     {
@@ -63,6 +66,7 @@ public sealed partial class Engine
     /// </summary>
     public IReadOnlyList<Outcome> Process(Packet packet)
     {
+        _runtime.Observe(packet.Time);
         if (packet.Direction == PacketDirection.Outbound)
             return [Simple(packet, FinalVerdict.Accept, Disposition.ObservedEgress, null) with { OutInterface = packet.Interface, InInterface = null }];
         if (packet.Ip is null)

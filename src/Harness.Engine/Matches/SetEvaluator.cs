@@ -8,16 +8,18 @@ namespace Harness.Engine.Matches;
 
 /// <summary>
 /// -m set --match-set NAME src,dst… (xt_set): the packet's fields, one per set dimension and taken from the source or
-/// destination as the flags say, are looked up in the ipset as it is now (the case's sets, changed by -j SET).
-/// The set must exist when the engine is built. Per-member counter tests (--packets-gt …) are refused: member
-/// counters are not modelled. A packet without a value for a dimension (no ports) is not in the set.
+/// destination as the flags say, are looked up in the ipset as it is now (the case's sets, changed by -j SET, entries
+/// expired on the capture clock). The set must exist when the engine is built. In a set with counters the member found
+/// counts the packet (its IP length) unless ! --update-counters, then --packets-*/--bytes-* test the counts (a failed
+/// test means "not in the set", so `! --match-set` then matches); in a set without counters the tests are ignored, as
+/// in the kernel. --update-subcounters concerns list:set only. A packet without a value for a dimension (no ports) is
+/// not in the set.
 /// </summary>
 public sealed class SetEvaluator(SetMatch m) : MatchEvaluator
 {
     public static MatchEvaluator Create(SetMatch m, CompileContext c)
     {
         CheckSet(c, m.SetName, m.Directions);
-        if (m.Packets is not null || m.Bytes is not null) throw c.Error("set --packets-*/--bytes-* counter tests are not modelled");
         return new SetEvaluator(m);
     }
 
@@ -35,7 +37,8 @@ public sealed class SetEvaluator(SetMatch m) : MatchEvaluator
     public override bool Matches(PacketState state)
     {
         var set = state.Runtime.LiveSets[m.SetName];
-        bool member = ProbeOf(state, set, m.Directions) is { } probe && set.Contains(probe);
+        bool member = ProbeOf(state, set.Definition, m.Directions) is { } probe &&
+            set.Test(probe, state.Now, (ulong)state.Ip.TotalLength, !m.NoUpdateCounters, m.Packets, m.Bytes);
         return member ^ m.Negated;
     }
 

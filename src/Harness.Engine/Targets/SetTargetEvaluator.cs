@@ -6,14 +6,15 @@ namespace Harness.Engine.Targets;
 
 /// <summary>
 /// -j SET --add-set/--del-set NAME src,dst… (xt_SET): adds the packet's values to (or removes them from) the live
-/// ipset; later -m set lookups see the change. Entry timeouts (--timeout) are refused: set timeouts are not modelled.
-/// Continues.
+/// ipset; later -m set lookups see the change. An added entry gets --timeout N seconds (else the set's default) when the
+/// set was created with timeouts — the kernel takes and ignores --timeout for a set without — and, in a set with
+/// counters, counts this packet. An entry already there is left alone, unless --exist: then its timeout and counters
+/// start over. Continues.
 /// </summary>
 public sealed class SetTargetEvaluator(SetTarget t) : TargetEvaluator
 {
     public static TargetEvaluator Create(SetTarget t, CompileContext c)
     {
-        if (t.Timeout is not null) throw c.Error("SET --timeout: ipset entry timeouts are not modelled");
         if (t.Add is { } a) SetEvaluator.CheckSet(c, a.SetName, a.Directions);
         if (t.Delete is { } d) SetEvaluator.CheckSet(c, d.SetName, d.Directions);
         return new SetTargetEvaluator(t);
@@ -25,14 +26,14 @@ public sealed class SetTargetEvaluator(SetTarget t) : TargetEvaluator
         if (t.Add is { } add)
         {
             var set = sets[add.SetName];
-            if (SetEvaluator.ProbeOf(state, set, add.Directions) is { } entry && !set.Contains(entry))
-                sets[add.SetName] = set with { Entries = set.Entries.Add(entry) };
+            if (SetEvaluator.ProbeOf(state, set.Definition, add.Directions) is { } entry)
+                set.Add(entry, state.Now, (ulong)state.Ip.TotalLength, t.Timeout, t.Exist);
         }
         if (t.Delete is { } del)
         {
             var set = sets[del.SetName];
-            if (SetEvaluator.ProbeOf(state, set, del.Directions) is { } entry)
-                sets[del.SetName] = set with { Entries = set.Entries.RemoveAll(e => e == entry || e.Networks.SequenceEqual(entry.Networks) && e.Protocol == entry.Protocol && e.Port == entry.Port) };
+            if (SetEvaluator.ProbeOf(state, set.Definition, del.Directions) is { } entry)
+                set.Delete(entry, state.Now);
         }
         return TargetVerdict.Continue;
     }

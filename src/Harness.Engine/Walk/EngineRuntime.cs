@@ -1,6 +1,7 @@
 using Harness.Engine.Conntrack;
 using Harness.Engine.Routing;
 using Harness.Hosts;
+using Harness.Net;
 
 namespace Harness.Engine.Walk;
 
@@ -17,7 +18,7 @@ public sealed class EngineRuntime
         Fib = new Fib(host);
         Random = new Random(options.Seed);
         Sets = options.Sets ?? IpSets.Empty;
-        foreach (var (name, set) in Sets.Sets) LiveSets[name] = set;
+        foreach (var (name, set) in Sets.Sets) LiveSets[name] = new LiveIpSet(set);
         foreach (var iface in host.Interfaces) _interfaces.TryAdd(iface.Name, iface);
         IpForward = host.Sysctls.IpForward;
         Ipv6Forwarding = host.Sysctls.Ipv6Forwarding;
@@ -76,7 +77,20 @@ public sealed class EngineRuntime
     public IpSets Sets { get; }
 
     /// <summary>The ipsets as they are now: the case's sets, changed by -j SET --add-set/--del-set as packets go by.</summary>
-    public Dictionary<string, IpSet> LiveSets { get; } = new(StringComparer.Ordinal);
+    public Dictionary<string, LiveIpSet> LiveSets { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Called with every captured packet's time: the first one starts the ipsets' clock (the case's ipset file describes
+    /// the sets at the capture's start, so its entry timeouts count from there).
+    /// </summary>
+    public void Observe(Timestamp now)
+    {
+        if (_observed) return;
+        _observed = true;
+        foreach (var set in LiveSets.Values) set.Start(now);
+    }
+
+    private bool _observed;
 
     /// <summary>The `-m recent` lists by name (shared by every rule naming the same list, as in the kernel).</summary>
     public Dictionary<string, object> RecentTables { get; } = new(StringComparer.Ordinal);
