@@ -111,7 +111,7 @@ public sealed partial class Engine
                 }
                 else
                 {
-                    stop = Finish(s, FinalVerdict.Drop, Disposition.Dropped, null, s.Hook, result);
+                    stop = Finish(s, FinalVerdict.Drop, Disposition.Dropped, s.HotDrop, s.Hook, result);
                 }
                 return false;
         }

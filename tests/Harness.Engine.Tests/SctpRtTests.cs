@@ -104,10 +104,11 @@ public sealed class SctpRtTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void A_zero_length_chunk_reached_by_the_walk_never_matches()
+    public void A_zero_length_chunk_reached_by_the_walk_drops_the_packet_at_that_rule()
     {
-        // DATA (B) then a chunk of length 0: "any DATA:B" stops at the DATA chunk, "only DATA" reaches the bad one
-        // (the kernel drops the packet there; the model says no match, in either polarity).
+        // DATA (B) then a chunk of length 0: "any DATA:B" stops at the DATA chunk and matches; "only DATA" reaches the
+        // bad chunk, and the kernel drops the packet there (hotdrop): that rule does not count it, no later rule sees
+        // it, the policy does not count it. Checked in a namespace: counters 1 0 0 0, policy 0.
         var bytes = SctpPacket([(Data, 0x02), (Sack, 0)], 1);
         bytes[20 + 12 + 20 + 2] = 0;
         bytes[20 + 12 + 20 + 3] = 0;
@@ -118,9 +119,17 @@ public sealed class SctpRtTests(ITestOutputHelper output)
             -A PREROUTING -p sctp -m sctp --chunk-types any DATA:B
             -A PREROUTING -p sctp -m sctp --chunk-types only DATA
             -A PREROUTING -p sctp -m sctp ! --chunk-types only DATA
+            -A PREROUTING -p sctp
             COMMIT
             """;
-        Assert.Equal([1UL, 0, 0], ModelCounts(rules, Family.IPv4, [bytes]));
+        Assert.Equal([1UL, 0, 0, 0], ModelCounts(rules, Family.IPv4, [bytes]));
+        var engine = Engine.Create(TestRules.Load(rules), null, TestHosts.Server(), EngineOptions.Default);
+        var outcome = engine.Process(PacketDecoder.Decode(bytes, 1, Timestamp.FromSeconds(1), "eth0"))[0];
+        Assert.Equal((FinalVerdict.Drop, Disposition.Dropped, Hook.Prerouting), (outcome.Verdict, outcome.Disposition, outcome.DroppedAt));
+        Assert.Null(outcome.DecidingRule);
+        Assert.StartsWith("sctp: malformed chunk", outcome.Reason);
+        Assert.Equal(["PREROUTING:raw:PREROUTING", "PREROUTING:raw:PREROUTING:1"], outcome.Path.Select(p => p.ToString()));
+        Assert.Equal(0UL, engine.Counters.Policy(Family.IPv4, "raw", "PREROUTING").Packets);
     }
 
     // ---- rt ----

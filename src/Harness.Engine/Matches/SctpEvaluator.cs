@@ -9,8 +9,8 @@ namespace Harness.Engine.Matches;
 /// <summary>
 /// -m sctp (xt_sctp): ports, and --chunk-types any/all/only walking the packet's chunks in order. A listed chunk type
 /// with flags (DATA:Be) counts only when (chunk flags AND mask) equals the flags asked for; the flags of one type
-/// listed twice are merged, as iptables does. Never a non-first fragment. The kernel drops a packet whose walk meets a
-/// zero-length or cut chunk header (hotdrop); the model can only say "no match" there.
+/// listed twice are merged, as iptables does. Never a non-first fragment. A walk that meets a zero-length or cut chunk
+/// header drops the packet on the spot (the kernel's hotdrop: see <see cref="PacketState.HotDrop"/>).
 /// </summary>
 public sealed class SctpEvaluator : MatchEvaluator
 {
@@ -51,7 +51,11 @@ public sealed class SctpEvaluator : MatchEvaluator
         if (_testChunks)
         {
             var hit = ChunksMatch(sctp);
-            if (hit is null) return false; // the kernel drops the packet here
+            if (hit is null)
+            {
+                state.HotDrop = "sctp: malformed chunk (zero length or cut short): the match drops the packet";
+                return false;
+            }
             if (!_m.ChunkTypes!.Value.Apply(hit.Value)) return false;
         }
         return true;

@@ -31,7 +31,9 @@ public static class ChainWalker
         while (true)
         {
             CompiledRule? rule = NextCandidate(chain, candidates, ref ci, next);
-            if (rule is null || (rule.Action == RuleAction.Return && Matched(rule, state)))
+            bool returns = rule is not null && rule.Action == RuleAction.Return && Matched(rule, state);
+            if (state.HotDrop is not null) return new WalkResult(Verdict.Drop, null, null);
+            if (rule is null || returns)
             {
                 // End of chain or RETURN.
                 if (depth == 0)
@@ -46,7 +48,11 @@ public static class ChainWalker
             }
             next = rule.Index + 1;
             if (rule.Action == RuleAction.Return) continue; // did not match (a matching RETURN was handled above)
-            if (!Matched(rule, state)) continue;
+            if (!Matched(rule, state))
+            {
+                if (state.HotDrop is not null) return new WalkResult(Verdict.Drop, null, null);
+                continue;
+            }
             switch (rule.Action)
             {
                 case RuleAction.None:

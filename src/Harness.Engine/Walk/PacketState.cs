@@ -55,7 +55,14 @@ public sealed class PacketState
         IsGeneratedPacket = false;
         GeneratedDepth = 0;
         OwnedBuffer = null;
+        HotDrop = null;
     }
+
+    /// <summary>
+    /// Set by a match that finds the packet malformed where the kernel's match sets hotdrop: the table stops at that
+    /// rule (which does not count the packet) and drops the packet; the text is the outcome's reason.
+    /// </summary>
+    public string? HotDrop { get; set; }
 
     public EngineRuntime Runtime { get; }
 
