@@ -86,6 +86,7 @@ public sealed class ConntrackTable
     {
         template ??= CtTemplate.Default;
         var now = packet.Time;
+        ReapNowAndThen(now);
         if (template.NoTrack) return CtPacket.Untracked(hook, now);
         var tracker = new PacketTracker(this, packet, hook, template, now);
         return tracker.Run();
@@ -284,6 +285,26 @@ public sealed class ConntrackTable
         byTuple.Remove(new TupleKey(e.Reply, e.Zone));
         expectations.RemoveAll(x => x.Master == e);
     }
+
+    /// <summary>
+    /// Once per second of capture time, forgets the entries that have expired (the kernel's gc_worker): an expired entry
+    /// is never found again anyway, so this changes no outcome; it keeps a long capture's table to its live connections.
+    /// </summary>
+    private void ReapNowAndThen(Timestamp now)
+    {
+        if (lastReap == long.MinValue)
+        {
+            lastReap = now.Nanoseconds;
+            return;
+        }
+        long since = now.Nanoseconds - lastReap;
+        if (since >= 0 && since < ReapInterval) return;
+        lastReap = now.Nanoseconds;
+        ReapExpired(now);
+    }
+
+    private const long ReapInterval = 1_000_000_000;
+    private long lastReap = long.MinValue;
 
     /// <summary>Reaps every entry expired at <paramref name="now"/> (what the kernel's GC does lazily).</summary>
     internal void ReapExpired(Timestamp now)

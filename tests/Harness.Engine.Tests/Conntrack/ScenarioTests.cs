@@ -106,6 +106,21 @@ public class ScenarioTests
     }
 
     [Fact]
+    public void Expired_entries_of_other_flows_are_forgotten_as_the_capture_clock_moves_on()
+    {
+        var r = new Router(Table());
+        for (ushort port = 5000; port < 5010; port++) r.Forward(Udp(0, Client, port, Server, 53));
+        Assert.Equal(10, r.Table.Entries.Count());
+        r.Forward(Udp(29.0, Client, 6000, Server, 53)); // the ten are still alive: nothing to forget
+        Assert.Equal(11, r.Table.Entries.Count());
+        // At 31 s the ten have expired (30 s unreplied); a packet of another flow lets the table forget them, as the
+        // kernel's gc_worker does, while conntrack -L (live entries) was already without them.
+        Assert.Equal(1, r.Table.CountAt(T(31.0)));
+        r.Forward(Udp(31.0, Client, 7000, Server, 53));
+        Assert.Equal([6000, 7000], r.Table.Entries.Select(e => (int)e.Original.SourcePort));
+    }
+
+    [Fact]
     public void Unreplied_UDP_expires_after_30_seconds()
     {
         var r = new Router(Table());
