@@ -121,6 +121,9 @@ public sealed class ConnEntry
     /// <summary>FTP helper state (null until the helper looks at the connection).</summary>
     internal FtpState? Ftp;
 
+    /// <summary>The expiry (ns) this entry is queued under in its table's expiry queue.</summary>
+    internal long ExpiryKey;
+
     // ---- the outcome model's tuples, made once and shared by the outcomes of every packet of the connection ----
 
     private CtTuple? _originalView;

@@ -38,6 +38,12 @@ public sealed class ConntrackTable
     /// the kernel's nf_nat_bysource hash, which SNAT asks for an earlier mapping of the same source.
     /// </summary>
     private readonly Dictionary<SourceKey, List<ConnEntry>> bySource = [];
+
+    /// <summary>Confirmed entries by the expiry they had when queued, soonest first (see <see cref="ReapExpired"/>).</summary>
+    private readonly PriorityQueue<ConnEntry, long> byExpiry = new();
+
+    /// <summary>Confirmed entries in confirmation order, for early drop (see <see cref="MakeRoom"/>); stale slots are skipped.</summary>
+    private readonly Queue<ConnEntry> byConfirmation = new();
     private readonly List<Expectation> expectations = [];
     private long nextId = 1;
 
@@ -86,10 +92,12 @@ public sealed class ConntrackTable
     {
         template ??= CtTemplate.Default;
         var now = packet.Time;
-        ReapNowAndThen(now);
+        ReapExpired(now);
         if (template.NoTrack) return CtPacket.Untracked(hook, now);
         var tracker = new PacketTracker(this, packet, hook, template, now);
-        return tracker.Run();
+        var ct = tracker.Run();
+        if (ct.Entry is { IsConfirmed: true } e && e.Expires.Nanoseconds < e.ExpiryKey) QueueForExpiry(e); // a shorter timeout now
+        return ct;
     }
 
     /// <summary>
@@ -255,7 +263,10 @@ public sealed class ConntrackTable
         e.Status |= CtStatus.Confirmed;
         byTuple[new TupleKey(e.Original, e.Zone)] = (e, CtDirection.Original);
         byTuple[new TupleKey(e.Reply, e.Zone)] = (e, CtDirection.Reply);
-        if (byId.TryAdd(e.Id, e)) AddBySource(e);
+        if (!byId.TryAdd(e.Id, e)) return;
+        AddBySource(e);
+        QueueForExpiry(e);
+        byConfirmation.Enqueue(e);
     }
 
     private void AddBySource(ConnEntry e)
@@ -287,31 +298,32 @@ public sealed class ConntrackTable
     }
 
     /// <summary>
-    /// Once per second of capture time, forgets the entries that have expired (the kernel's gc_worker): an expired entry
-    /// is never found again anyway, so this changes no outcome; it keeps a long capture's table to its live connections.
+    /// Forgets every entry expired at <paramref name="now"/> (the kernel's gc_worker; an expired entry is never found
+    /// again anyway): run before each packet, so the table holds the live connections only. Cheap when nothing is due:
+    /// <see cref="byExpiry"/> is ordered by the expiry each entry had when queued, and an entry whose timeout moved on
+    /// since is queued again with its new expiry when it comes up.
     /// </summary>
-    private void ReapNowAndThen(Timestamp now)
-    {
-        if (lastReap == long.MinValue)
-        {
-            lastReap = now.Nanoseconds;
-            return;
-        }
-        long since = now.Nanoseconds - lastReap;
-        if (since >= 0 && since < ReapInterval) return;
-        lastReap = now.Nanoseconds;
-        ReapExpired(now);
-    }
-
-    private const long ReapInterval = 1_000_000_000;
-    private long lastReap = long.MinValue;
-
-    /// <summary>Reaps every entry expired at <paramref name="now"/> (what the kernel's GC does lazily).</summary>
     internal void ReapExpired(Timestamp now)
     {
-        foreach (var e in byId.Values.Where(e => e.Expires <= now).ToList()) Remove(e);
-        expectations.RemoveAll(x => x.Expires <= now);
+        while (byExpiry.TryPeek(out var e, out long queuedAt) && queuedAt <= now.Nanoseconds)
+        {
+            byExpiry.Dequeue();
+            if (queuedAt != e.ExpiryKey || !IsInTable(e)) continue; // a stale slot
+            if (e.Expires <= now) Remove(e);
+            else QueueForExpiry(e);
+        }
+        if (expectations.Count > 0) RemoveExpiredExpectations(now);
     }
+
+    private void RemoveExpiredExpectations(Timestamp now) => expectations.RemoveAll(x => x.Expires <= now);
+
+    private void QueueForExpiry(ConnEntry e)
+    {
+        e.ExpiryKey = e.Expires.Nanoseconds;
+        byExpiry.Enqueue(e, e.ExpiryKey);
+    }
+
+    private bool IsInTable(ConnEntry e) => byId.TryGetValue(e.Id, out var held) && ReferenceEquals(held, e);
 
     /// <summary>
     /// Room for one more entry (nf_conntrack_max). The kernel counts the new entry, reaps expired ones, then drops
@@ -323,10 +335,19 @@ public sealed class ConntrackTable
         if (Settings.Max <= 0 || byId.Count + 1 <= Settings.Max) return true;
         ReapExpired(now);
         if (byId.Count + 1 <= Settings.Max) return true;
-        var victim = byId.Values.FirstOrDefault(e => !e.IsAssured);
-        if (victim is null) return false;
-        Remove(victim);
-        return true;
+        // The oldest entry not ASSURED: entries in confirmation (= creation) order, skipping for good those that have
+        // gone or become ASSURED since (neither comes back).
+        while (byConfirmation.TryPeek(out var victim))
+        {
+            if (!IsInTable(victim) || victim.IsAssured)
+            {
+                byConfirmation.Dequeue();
+                continue;
+            }
+            Remove(victim);
+            return true;
+        }
+        return false;
     }
 
     internal void AddExpectation(Expectation x)
