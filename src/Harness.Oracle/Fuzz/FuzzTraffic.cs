@@ -35,9 +35,14 @@ public sealed class FuzzTraffic
         [],
         // No ICMP redirects: the kernel rate-limits them per destination with state that outlives a case (the
         // namespaces are reused), and hosts on one subnet talking through the firewall would trigger them.
+        // No ICMP error rate limits either, on both sides: the oracle turns them off in the kernel (its token buckets
+        // run on the wall clock of the injection, not on the capture's timestamps), so the engine must not apply them.
         Sysctls.Defaults.With("net.ipv4.ip_forward", "1")
             .With("net.ipv4.conf.all.send_redirects", "0")
-            .With("net.ipv4.conf.default.send_redirects", "0"));
+            .With("net.ipv4.conf.default.send_redirects", "0")
+            .With("net.ipv4.icmp_ratelimit", "0")
+            .With("net.ipv4.icmp_msgs_per_sec", "1000000")
+            .With("net.ipv4.icmp_msgs_burst", "1000000"));
 
     /// <summary>Tells the traffic what the kernel did with a client packet (so answers can follow NAT).</summary>
     public void Observe(FuzzStep step, Outcome outcome)
