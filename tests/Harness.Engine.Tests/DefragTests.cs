@@ -94,7 +94,7 @@ public sealed partial class DefragTests(ITestOutputHelper output)
         return family == Family.IPv4 ? Engine.Create(ruleset, null, host, EngineOptions.Default) : Engine.Create(null, ruleset, host, EngineOptions.Default);
     }
 
-    private static List<Outcome> Send(Engine engine, IEnumerable<(byte[] Bytes, double Time)> packets, string iface = "eth0")
+    private static List<Outcome> Send(Engine engine, IEnumerable<(byte[] Bytes, double Time)> packets, string? iface = "eth0")
     {
         var outcomes = new List<Outcome>();
         int n = 0;
@@ -297,6 +297,30 @@ public sealed partial class DefragTests(ITestOutputHelper output)
         Assert.Equal(0UL, engine.Counters.Policy(Family.IPv4, "filter", "INPUT").Packets);
     }
 
+    [Fact]
+    public void Fragments_the_host_sends_itself_are_gathered_at_OUTPUT()
+    {
+        // A raw socket's own fragments (no interface, local source): OUTPUT's defrag (a user of its own) holds them.
+        var engine = Engine.Create(TestRules.Load("""
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A OUTPUT -p udp --dport 53
+            COMMIT
+            """), null, TestHosts.Server(), EngineOptions.Default);
+        var d = UdpDatagram("10.0.0.10", "10.0.0.53", 40000, 53, 100);
+        var o = Send(engine, [(Fragment4(d, 0, 48), 1), (Fragment4(d, 48, 48), 1.1), (Fragment4(d, 96, 48), 1.2)], iface: null);
+        Assert.All(o.Take(2), h =>
+        {
+            Assert.Equal((FinalVerdict.Stolen, Disposition.Held, Hook.Output), (h.Verdict, h.Disposition, h.DroppedAt));
+            Assert.Null(h.InInterface);
+        });
+        Assert.Equal((Disposition.Sent, "eth0", 128), (o[2].Disposition, o[2].OutInterface, o[2].Packet.Ip!.TotalLength));
+        Assert.Equal("reassembled from 3 fragments; leaves as 3 fragments (largest fragment received 68 bytes, MTU 1500)", o[2].Reason);
+        Assert.Equal((1UL, 128UL), (engine.Counters.Get(Family.IPv4, "filter", "OUTPUT", 1).Packets, engine.Counters.Get(Family.IPv4, "filter", "OUTPUT", 1).Bytes));
+    }
+
     // ---- IPv6 ----
 
     private const string CountingRules6 = """
@@ -389,9 +413,10 @@ public sealed partial class DefragTests(ITestOutputHelper output)
     /// The fragments sent, in order: IPv4 10.1.0.2 → 10.2.0.2 (in order; out of order; a duplicate; an overlap that
     /// discards its queue; fragments of 80 + 16 + 12 data bytes; 2,980 bytes in two fragments of 1,500 bytes, forwarded
     /// through f1's MTU of 1,280) and one to port 54 that the firewall DNATs to
-    /// 10.2.0.3:5353; IPv6 2001:db8:1::2 → 2001:db8:2::2 in order, out of order, duplicated and overlapping.
+    /// 10.2.0.3:5353; IPv6 2001:db8:1::2 → 2001:db8:2::2 in order, out of order, duplicated and overlapping. Then one of each family
+    /// whose last fragment comes after the reassembly timeout (ipfrag_time and nf_conntrack_frag6_timeout set to 2 s).
     /// </summary>
-    private static (List<byte[]> V4, List<byte[]> V6) KernelTraffic()
+    private static (List<byte[]> V4, List<byte[]> V6, List<byte[]> V4Late, List<byte[]> V6Late) KernelTraffic()
     {
         var v4 = new List<byte[]>();
         byte[] D4(uint id, ushort dport = 53) => UdpDatagram("10.1.0.2", "10.2.0.2", (ushort)(1000 + id), dport, 100, id);
@@ -403,6 +428,7 @@ public sealed partial class DefragTests(ITestOutputHelper output)
         var f = D4(106); v4.AddRange([Fragment4(f, 0, 80), Fragment4(f, 80, 16), Fragment4(f, 96, 48)]);
         var big = UdpDatagram("10.1.0.2", "10.2.0.2", 1107, 53, 2952, 107); // 2980 bytes in 1480 + 1480, out by an MTU of 1280
         v4.AddRange([Fragment4(big, 0, 1480), Fragment4(big, 1480, 1480)]);
+        var expiring = D4(108); v4.AddRange([Fragment4(expiring, 0, 48), Fragment4(expiring, 48, 48)]);
 
         var v6 = new List<byte[]>();
         byte[] D6(ushort sport) => UdpDatagram("2001:db8:1::2", "2001:db8:2::2", sport, 53, 100);
@@ -410,7 +436,9 @@ public sealed partial class DefragTests(ITestOutputHelper output)
         var h = D6(2002); v6.AddRange([Fragment6(h, 96, 48, 202), Fragment6(h, 0, 48, 202), Fragment6(h, 48, 48, 202)]);
         var i = D6(2003); v6.AddRange([Fragment6(i, 0, 48, 203), Fragment6(i, 48, 48, 203), Fragment6(i, 48, 48, 203), Fragment6(i, 96, 48, 203)]);
         var j = D6(2004); v6.AddRange([Fragment6(j, 0, 48, 204), Fragment6(j, 40, 48, 204), Fragment6(j, 48, 48, 204), Fragment6(j, 96, 48, 204)]);
-        return (v4, v6);
+        var k = D6(2005); v6.AddRange([Fragment6(k, 0, 48, 205), Fragment6(k, 48, 48, 205)]);
+        // After the reassembly timeout (2 s in the firewall): the last fragments of 108 and 205 find no queue.
+        return (v4, v6, [Fragment4(expiring, 96, 48)], [Fragment6(k, 96, 48, 205)]);
     }
 
     private static Host Firewall() => new(
@@ -421,17 +449,18 @@ public sealed partial class DefragTests(ITestOutputHelper output)
         ],
         ImmutableArray<Route>.Empty,
         ImmutableArray<RoutingRule>.Empty,
-        Sysctls.Defaults.With("net.ipv4.ip_forward", "1").With("net.ipv6.conf.all.forwarding", "1"));
+        Sysctls.Defaults.With("net.ipv4.ip_forward", "1").With("net.ipv6.conf.all.forwarding", "1")
+            .With("net.ipv4.ipfrag_time", "2").With("net.netfilter.nf_conntrack_frag6_timeout", "2"));
 
     /// <summary>What the model gives: FORWARD counters (packets, bytes) and the fragments leaving per destination.</summary>
-    private static (List<(ulong, ulong)> Forward, Dictionary<string, int> Leaving) ModelRun(string rules, Family family, List<byte[]> packets)
+    private static (List<(ulong, ulong)> Forward, Dictionary<string, int> Leaving, int Held) ModelRun(string rules, Family family, List<byte[]> packets, List<byte[]> late)
     {
         var ruleset = TestRules.Load(rules, family);
         var engine = family == Family.IPv4
             ? Engine.Create(ruleset, null, Firewall(), EngineOptions.Default)
             : Engine.Create(null, ruleset, Firewall(), EngineOptions.Default);
         var leaving = new Dictionary<string, int>();
-        var outcomes = Send(engine, packets.Select((p, i) => (p, 1 + i / 100.0)), "f0");
+        var outcomes = Send(engine, [.. packets.Select((p, i) => (p, 1 + i / 100.0)), .. late.Select((p, i) => (p, 5 + i / 100.0))], "f0");
         foreach (var o in outcomes.Where(o => o.Disposition == Disposition.Forwarded))
         {
             var m = LeavesAs().Match(o.Reason ?? "");
@@ -440,7 +469,7 @@ public sealed partial class DefragTests(ITestOutputHelper output)
         }
         int n = ruleset.Tables.Single(t => t.Name == "filter").Chains.Single(c => c.Name == "FORWARD").Rules.Length;
         var forward = Enumerable.Range(1, n).Select(r => engine.Counters.Get(family, "filter", "FORWARD", r)).Select(c => (c.Packets, c.Bytes)).ToList();
-        return (forward, leaving);
+        return (forward, leaving, engine.HeldDatagrams);
     }
 
     [GeneratedRegex(@"leaves as (\d+) fragments")]
@@ -449,15 +478,17 @@ public sealed partial class DefragTests(ITestOutputHelper output)
     [Fact]
     public void Model_counts_for_the_kernel_traffic()
     {
-        var (v4, v6) = KernelTraffic();
-        var (f4, l4) = ModelRun(KernelRules4, Family.IPv4, v4);
+        var (v4, v6, late4, late6) = KernelTraffic();
+        var (f4, l4, held4) = ModelRun(KernelRules4, Family.IPv4, v4, late4);
+        Assert.Equal(1, held4); // the late fragment of 108, in a queue of its own (104's leftover queue expired)
         Assert.Equal([(5UL, 3492UL), (6UL, 3620UL), (0UL, 0UL), (1UL, 128UL)], f4);
         // The 80+16+12 datagram leaves in the pieces it came in (measured); the 2,980-byte one is cut anew to the MTU:
         // 1,256 data bytes a fragment, 3 fragments.
         Assert.Equal(3 + 3 + 3 + 3 + 3, l4["10.2.0.2"]);
         Assert.Equal(3, l4["10.2.0.3"]);
-        var (f6, l6) = ModelRun(KernelRules6, Family.IPv6, v6);
+        var (f6, l6, held6) = ModelRun(KernelRules6, Family.IPv6, v6, late6);
         Assert.Equal([(3UL, 444UL), (3UL, 444UL)], f6);
+        Assert.Equal(1, held6); // the late fragment of 205 (2004's queue without its first fragment expired too)
         Assert.Equal(9, l6["2001:db8:2::2"]);
     }
 
@@ -465,13 +496,17 @@ public sealed partial class DefragTests(ITestOutputHelper output)
     public void Kernel_counts_reassembled_datagrams_as_the_model_does()
     {
         if (!KernelAvailable(out var why)) { output.WriteLine(why); return; }
-        var (v4, v6) = KernelTraffic();
+        var (v4, v6, late4, late6) = KernelTraffic();
         var prefix = $"hx-defrag-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
         var dir = Directory.CreateTempSubdirectory("hx-defrag-");
         try
         {
             string Frame(byte[] p, ushort type) => "02000000ff00" + "02000000cc01" + type.ToString("x4", CultureInfo.InvariantCulture) + Convert.ToHexString(p);
-            File.WriteAllLines(Path.Combine(dir.FullName, "frames"), [.. v4.Select(p => Frame(p, 0x0800)), .. v6.Select(p => Frame(p, 0x86DD))]);
+            File.WriteAllLines(Path.Combine(dir.FullName, "frames"),
+            [
+                .. v4.Select(p => Frame(p, 0x0800)), .. v6.Select(p => Frame(p, 0x86DD)), "SLEEP",
+                .. late4.Select(p => Frame(p, 0x0800)), .. late6.Select(p => Frame(p, 0x86DD)),
+            ]);
             File.WriteAllText(Path.Combine(dir.FullName, "rules4"), KernelRules4 + "\n");
             File.WriteAllText(Path.Combine(dir.FullName, "rules6"), KernelRules6 + "\n");
             var text = Run(KernelScript, [prefix, dir.FullName]);
@@ -479,8 +514,8 @@ public sealed partial class DefragTests(ITestOutputHelper output)
             List<(ulong, ulong)> Counts(string tag) => [.. text.Split('\n').Where(l => l.StartsWith(tag + " ", StringComparison.Ordinal))
                 .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
                 .Select(w => (ulong.Parse(w[1], CultureInfo.InvariantCulture), ulong.Parse(w[2], CultureInfo.InvariantCulture)))];
-            var (f4, l4) = ModelRun(KernelRules4, Family.IPv4, v4);
-            var (f6, l6) = ModelRun(KernelRules6, Family.IPv6, v6);
+            var (f4, l4, _) = ModelRun(KernelRules4, Family.IPv4, v4, late4);
+            var (f6, l6, _) = ModelRun(KernelRules6, Family.IPv6, v6, late6);
             Assert.Equal(f4, Counts("F4"));
             Assert.Equal(f6, Counts("F6"));
             var s4 = Counts("S4");
@@ -511,6 +546,7 @@ public sealed partial class DefragTests(ITestOutputHelper output)
         ip netns exec $P-c sh -c 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip link set c0 up'
         ip netns exec $P-f sh -c '
           sysctl -qw net.ipv4.ip_forward=1; sysctl -qw net.ipv6.conf.all.forwarding=1
+          sysctl -qw net.ipv4.ipfrag_time=2; sysctl -qw net.netfilter.nf_conntrack_frag6_timeout=2
           ip link set lo up; ip link set f0 up; ip link set f1 up mtu 1280
           ip addr add 10.1.0.1/24 dev f0; ip addr add 10.2.0.1/24 dev f1
           ip -6 addr add 2001:db8:1::1/64 dev f0 nodad; ip -6 addr add 2001:db8:2::1/64 dev f1 nodad
@@ -528,7 +564,9 @@ public sealed partial class DefragTests(ITestOutputHelper output)
         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
         s.bind(("c0", 0))
         for line in open(sys.argv[1]):
-            if line.strip():
+            if line.strip() == "SLEEP":
+                time.sleep(3)
+            elif line.strip():
                 s.send(bytes.fromhex(line.strip()))
                 time.sleep(0.01)
         ' $D/frames
