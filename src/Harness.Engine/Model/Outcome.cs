@@ -121,7 +121,7 @@ public sealed record Outcome
     /// <summary>Why the stack (not a rule) dropped it: "no route", "forwarding disabled", "rp_filter", "bad checksum", a decode error…</summary>
     public string? Reason { get; init; }
 
-    /// <summary>The hook where it was dropped or rejected, when it was.</summary>
+    /// <summary>The hook where it was dropped or rejected (or held for reassembly), when it was.</summary>
     public Hook? DroppedAt { get; init; }
 
     /// <summary>The packet as it left or was delivered (after NAT and mangling); the input packet when dropped early.</summary>
