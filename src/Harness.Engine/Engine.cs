@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Harness.Engine.Conntrack;
 using Harness.Engine.Routing;
 using Harness.Engine.Walk;
 using Harness.Hosts;
@@ -28,6 +29,12 @@ public sealed partial class Engine
     /// <summary>The state of the captured packet being processed (see <see cref="PacketState.Reset"/>).</summary>
     private readonly PacketState _state;
 
+    /// <summary>IP fragment reassembly before conntrack (nf_defrag_ipv4 / nf_defrag_ipv6).</summary>
+    private readonly Defrag _defrag;
+
+    /// <summary>Set while the captured packet being processed completed a datagram (its outcome then says so).</summary>
+    private DefragResult? _reassembled;
+
     private Engine(Host host, Ruleset? ipv4, Ruleset? ipv6, EngineOptions options)
     {
         _runtime = new EngineRuntime(host, options);
@@ -37,6 +44,7 @@ public sealed partial class Engine
         _ipv6 = ipv6 is null ? null : new CompiledRuleset(ipv6, _runtime);
         Counters = new RuleCounters(_ipv4, _ipv6);
         _state = new PacketState(null!, _runtime, _pathBuffer);
+        _defrag = new Defrag(host.Sysctls);
     }
 
     /// <summary>Compiles the rulesets for the host. Throws <see cref="EngineSetupException"/> naming the first rule that cannot be evaluated.</summary>
@@ -48,6 +56,9 @@ public sealed partial class Engine
     public Host Host => _runtime.Host;
 
     public Fib Fib => _runtime.Fib;
+
+    /// <summary>How many fragmented datagrams are held incomplete for reassembly (not yet expired) after the packets so far.</summary>
+    public int HeldDatagrams => _defrag.Pending;
 
     /// <summary>The ipsets as the packets so far left them (members, expiries, counters), like `ipset list`.</summary>
     public IReadOnlyDictionary<string, LiveIpSet> LiveSets => _runtime.LiveSets;
@@ -83,6 +94,7 @@ public sealed partial class Engine
         try
         {
             Outcome outcome = IsLocallyGenerated(packet) ? RunLocal(state) : RunArrival(state);
+            if (_reassembled is { } whole) outcome = NoteReassembly(outcome, whole);
             if (state.Generated is null) return [outcome];
             var all = new List<Outcome>(1 + state.Generated.Count) { outcome };
             all.AddRange(state.Generated);
@@ -91,6 +103,7 @@ public sealed partial class Engine
         finally
         {
             state.Reset(null);
+            _reassembled = null;
         }
     }
 
@@ -127,6 +140,11 @@ public sealed partial class Engine
         if (hostIface is not null && s.Packet.Link is { } link && !hostIface.IsLoopback
             && !link.Destination.IsMulticast && link.Destination != hostIface.Mac && hostIface.Mac.Value != 0)
             return Finish(s, FinalVerdict.Drop, Disposition.Dropped, "destination MAC is not this host's (PACKET_OTHERHOST)", null);
+        if (Reassembly.IsFragment(s.Packet))
+        {
+            if (Defragment(s, Hook.Prerouting, iface) is { } taken) return taken;
+            s.InInterface = iface;
+        }
         if (MartianSource(s.Ip.Source) is { } martian)
             return Finish(s, FinalVerdict.Drop, Disposition.Dropped, martian, null);
 
@@ -233,6 +251,7 @@ public sealed partial class Engine
 
     private Outcome RunLocal(PacketState s)
     {
+        if (!s.IsGeneratedPacket && Reassembly.IsFragment(s.Packet) && Defragment(s, Hook.Output, null) is { } taken) return taken;
         s.LocallyGenerated = true;
         if (_runtime.Options.Owners is { } owners && owners.TryGetValue(s.Packet.Number, out var owner)) s.Owner = owner;
         var route = _runtime.Fib.Lookup(s.Ip.Destination, s.Ip.Source, s.Mark, null);
@@ -277,5 +296,61 @@ public sealed partial class Engine
         s.Route = route;
         if (route.Kind is RouteKind.Unicast or RouteKind.Local or RouteKind.Broadcast or RouteKind.Multicast)
             s.OutInterface = route.IsLocal ? LoopbackName() : route.Device;
+    }
+
+    // ------------------------------------------------------------------ fragments
+
+    /// <summary>
+    /// The defrag step (priority -400, before raw): a fragment that does not complete its datagram stops here (held,
+    /// or thrown away by reassembly) with an outcome of its own and an empty path; the one that completes it is replaced
+    /// by the whole datagram, which then crosses netfilter as one packet. Null when the packet goes on.
+    /// </summary>
+    private Outcome? Defragment(PacketState s, Hook hook, string? iface)
+    {
+        var result = _defrag.Gather(s.Packet, hook, iface);
+        switch (result.Status)
+        {
+            case DefragStatus.Held:
+                return Taken(s, hook, iface, FinalVerdict.Stolen, Disposition.Held, result.Reason);
+            case DefragStatus.Discarded:
+                return Taken(s, hook, iface, FinalVerdict.Drop, Disposition.Dropped, result.Reason);
+            case DefragStatus.Complete:
+                s.Reset(result.Datagram);
+                _reassembled = result;
+                return null;
+            default:
+                return null;
+        }
+    }
+
+    private static Outcome Taken(PacketState s, Hook hook, string? iface, FinalVerdict verdict, Disposition disposition, string? reason) => new()
+    {
+        PacketNumber = s.Packet.Number,
+        Time = s.Packet.Time,
+        InInterface = iface,
+        Verdict = verdict,
+        Disposition = disposition,
+        Reason = reason,
+        DroppedAt = hook,
+        Packet = s.Packet,
+    };
+
+    /// <summary>
+    /// The outcome of a reassembled datagram says how many fragments made it and, when it leaves the host, how many it
+    /// leaves as (in the pieces it came in when they fit, else cut again to the largest fragment received or the
+    /// interface MTU, whichever is smaller: <see cref="Reassembly.FragmentCount"/>).
+    /// </summary>
+    private Outcome NoteReassembly(Outcome outcome, DefragResult whole)
+    {
+        var note = Invariant($"reassembled from {whole.Fragments} fragments");
+        if (outcome.Disposition is Disposition.Forwarded or Disposition.Sent && outcome.OutInterface is { } device)
+        {
+            int mtu = _runtime.Interface(device)?.Mtu ?? 1500;
+            int count = Reassembly.FragmentCount(outcome.Packet, mtu, whole.MaxFragmentSize, whole.Pieces);
+            note += count > 1
+                ? Invariant($"; leaves as {count} fragments (largest fragment received {whole.MaxFragmentSize} bytes, MTU {mtu})")
+                : "; leaves whole";
+        }
+        return outcome with { Reason = outcome.Reason is null ? note : outcome.Reason + " (" + note + ")" };
     }
 }

@@ -15,7 +15,7 @@ internal readonly struct PacketTracker(ConntrackTable table, Packet packet, Hook
     {
         if (packet.Ip is not { } ip) return Invalid("no IP header" + (packet.DecodeError is { } e ? ": " + e : ""));
         if (packet.DecodeError is { } err) return Invalid("undecodable packet: " + err);
-        if (ip.IsLaterFragment) return Invalid("non-first fragment (fragment reassembly is not modelled)");
+        if (ip.IsLaterFragment) return Invalid("non-first fragment that reassembly passed on (no transport header to track)");
 
         if (packet.Transport is IcmpHeader icmp)
         {

@@ -10,6 +10,12 @@ public enum FinalVerdict
     Accept,
     Drop,
     Reject,
+
+    /// <summary>
+    /// Neither accepted nor dropped yet: taken by the stack (the kernel's NF_STOLEN). A fragment held for reassembly;
+    /// its datagram's verdict is given with the fragment that completes it.
+    /// </summary>
+    Stolen,
 }
 
 /// <summary>Where the packet went.</summary>
@@ -32,6 +38,12 @@ public enum Disposition
 
     /// <summary>Seen leaving the host in the capture: recorded as observed egress, not replayed.</summary>
     ObservedEgress,
+
+    /// <summary>
+    /// An IP fragment held for reassembly (nf_defrag, before raw): no rule saw it; the fragment that completes the
+    /// datagram carries the whole datagram's outcome.
+    /// </summary>
+    Held,
 }
 
 /// <summary>The netfilter hooks.</summary>
@@ -109,7 +121,7 @@ public sealed record Outcome
     /// <summary>Why the stack (not a rule) dropped it: "no route", "forwarding disabled", "rp_filter", "bad checksum", a decode error…</summary>
     public string? Reason { get; init; }
 
-    /// <summary>The hook where it was dropped or rejected, when it was.</summary>
+    /// <summary>The hook where it was dropped or rejected (or held for reassembly), when it was.</summary>
     public Hook? DroppedAt { get; init; }
 
     /// <summary>The packet as it left or was delivered (after NAT and mangling); the input packet when dropped early.</summary>

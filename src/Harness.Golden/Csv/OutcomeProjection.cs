@@ -61,6 +61,7 @@ public static class OutcomeProjection
         FinalVerdict.Accept => "ACCEPT",
         FinalVerdict.Drop => "DROP",
         FinalVerdict.Reject => "REJECT",
+        FinalVerdict.Stolen => "STOLEN",
         _ => throw new ArgumentOutOfRangeException(nameof(v), v, "unknown verdict"),
     };
 
