@@ -35,9 +35,14 @@ public sealed class FuzzTraffic
         [],
         // No ICMP redirects: the kernel rate-limits them per destination with state that outlives a case (the
         // namespaces are reused), and hosts on one subnet talking through the firewall would trigger them.
+        // ICMP errors unlimited, as the oracle sets the kernel up (the same reuse would carry the kernel's per-source
+        // budget from case to case); the engine models the limits only when the host has them.
         Sysctls.Defaults.With("net.ipv4.ip_forward", "1")
             .With("net.ipv4.conf.all.send_redirects", "0")
-            .With("net.ipv4.conf.default.send_redirects", "0"));
+            .With("net.ipv4.conf.default.send_redirects", "0")
+            .With("net.ipv4.icmp_ratelimit", "0")
+            .With("net.ipv4.icmp_msgs_per_sec", "1000000")
+            .With("net.ipv4.icmp_msgs_burst", "1000000"));
 
     /// <summary>Tells the traffic what the kernel did with a client packet (so answers can follow NAT).</summary>
     public void Observe(FuzzStep step, Outcome outcome)
