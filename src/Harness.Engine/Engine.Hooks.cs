@@ -105,7 +105,10 @@ public sealed partial class Engine
             default:
                 if (s.Rejected)
                 {
-                    stop = Finish(s, FinalVerdict.Reject, Disposition.Rejected, s.RejectReply is null ? "REJECT sent no reply (the kernel does not answer this packet)" : null, s.Hook, result);
+                    var why = s.RejectReply is not null ? null
+                        : s.ReplySuppressed is { } limit ? "REJECT reply suppressed by " + limit
+                        : "REJECT sent no reply (the kernel does not answer this packet)";
+                    stop = Finish(s, FinalVerdict.Reject, Disposition.Rejected, why, s.Hook, result);
                     if (s.RejectReply is { } reply) SendGenerated(s, reply);
                     s.RejectReply = null;
                 }
@@ -135,7 +138,9 @@ public sealed partial class Engine
             Disposition = disposition,
             DecidingRule = decision?.DecidedBy,
             DecidingRuleSource = decision?.DecidingRule?.SourceText,
-            Reason = reason,
+            Reason = s.ReplySuppressed is { } limit && verdict != FinalVerdict.Reject
+                ? (reason is null ? "" : reason + "; ") + "ICMP error suppressed by " + limit
+                : reason,
             DroppedAt = verdict == FinalVerdict.Accept ? null : droppedAt,
             Packet = packet,
             Path = ImmutableCollectionsMarshal.AsImmutableArray(s.Path.ToArray()),

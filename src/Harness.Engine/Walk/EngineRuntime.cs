@@ -7,7 +7,7 @@ namespace Harness.Engine.Walk;
 
 /// <summary>
 /// State shared by every packet of one replay: the host's FIB, the case's seeded random source, the ipsets and the
-/// `-m recent` lists. Deterministic: the only randomness is <see cref="Random"/>, seeded from the case.
+/// `-m recent` lists, the ICMP error rate limits. Deterministic: the only randomness is <see cref="Random"/>, seeded from the case.
 /// </summary>
 public sealed class EngineRuntime
 {
@@ -23,7 +23,11 @@ public sealed class EngineRuntime
         IpForward = host.Sysctls.IpForward;
         Ipv6Forwarding = host.Sysctls.Ipv6Forwarding;
         Conntrack = new ConntrackTable(ConntrackSettings.FromSysctls(host.Sysctls), unchecked((uint)options.Seed));
+        IcmpRateLimit = new IcmpRateLimit(host.Sysctls);
     }
+
+    /// <summary>The host's ICMP/ICMPv6 error rate limits (per destination and host-wide) as the packets so far left them.</summary>
+    public IcmpRateLimit IcmpRateLimit { get; }
 
     /// <summary>The connection tracking table of this replay.</summary>
     public ConntrackTable Conntrack { get; }

@@ -49,6 +49,7 @@ public sealed class PacketState
         Generated = null;
         Rejected = false;
         RejectReply = null;
+        ReplySuppressed = null;
         FilterDecision = null;
         RuleDecision = null;
         AnyDecision = null;
@@ -129,6 +130,9 @@ public sealed class PacketState
 
     /// <summary>The REJECT reply to send when the current verdict is a REJECT (null when the kernel sends none).</summary>
     public Packet? RejectReply { get; set; }
+
+    /// <summary>The rate limit that held back the ICMP error this packet caused (see <see cref="IcmpRateLimit"/>), or null.</summary>
+    public string? ReplySuppressed { get; set; }
 
     /// <summary>The filter table's last decision (what an ACCEPT outcome names as its deciding rule).</summary>
     public WalkResult? FilterDecision { get; set; }

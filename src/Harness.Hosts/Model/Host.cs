@@ -92,6 +92,47 @@ public sealed record Sysctls(ImmutableSortedDictionary<string, string> Values)
     public bool TcpBeLiberal => GetLong("net.netfilter.nf_conntrack_tcp_be_liberal", 0) != 0;
     public long ConntrackMax => GetLong("net.netfilter.nf_conntrack_max", 262144);
 
+    /// <summary>net.ipv4.icmp_ratelimit in milliseconds (kernel default 1000): the per-destination ICMP error interval.</summary>
+    public long IcmpRatelimitMs => GetLong("net.ipv4.icmp_ratelimit", 1000);
+
+    /// <summary>net.ipv4.icmp_ratemask (kernel default 6168: dest unreachable, source quench, time exceeded, parameter problem).</summary>
+    public long IcmpRatemask => GetLong("net.ipv4.icmp_ratemask", 0x1818);
+
+    /// <summary>net.ipv4.icmp_msgs_per_sec (default 1000): the host-wide ICMP credit refill, shared by IPv4 and IPv6.</summary>
+    public long IcmpMsgsPerSec => GetLong("net.ipv4.icmp_msgs_per_sec", 1000);
+
+    /// <summary>net.ipv4.icmp_msgs_burst (default 50): the host-wide ICMP credit's ceiling.</summary>
+    public long IcmpMsgsBurst => GetLong("net.ipv4.icmp_msgs_burst", 50);
+
+    /// <summary>net.ipv6.icmp.ratelimit in milliseconds (kernel default 100).</summary>
+    public long Icmpv6RatelimitMs => GetLong("net.ipv6.icmp.ratelimit", 100);
+
+    /// <summary>
+    /// net.ipv6.icmp.ratemask, a list of ICMPv6 types and ranges as sysctl prints it ("0-1,3-127", the default: every
+    /// error type but packet too big), as 256 flags indexed by type. A value that does not parse gives the default.
+    /// </summary>
+    public ImmutableArray<bool> Icmpv6Ratemask =>
+        ParseTypeList(Get("net.ipv6.icmp.ratemask")) ?? ParseTypeList("0-1,3-127")!.Value;
+
+    private static ImmutableArray<bool>? ParseTypeList(string? text)
+    {
+        if (text is null) return null;
+        var flags = new bool[256];
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        foreach (var raw in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            int dash = raw.IndexOf('-');
+            var lowText = dash < 0 ? raw : raw[..dash];
+            var highText = dash < 0 ? raw : raw[(dash + 1)..];
+            if (!int.TryParse(lowText, System.Globalization.NumberStyles.None, inv, out var low)
+                || !int.TryParse(highText, System.Globalization.NumberStyles.None, inv, out var high)
+                || low > high || high > 255)
+                return null;
+            for (int t = low; t <= high; t++) flags[t] = true;
+        }
+        return ImmutableArray.Create(flags);
+    }
+
     /// <summary>rp_filter for an interface: the kernel uses max(conf.all, conf.IFACE).</summary>
     public int RpFilter(string iface) => (int)Math.Max(
         GetLong("net.ipv4.conf.all.rp_filter", 0),
