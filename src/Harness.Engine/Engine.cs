@@ -177,8 +177,6 @@ public sealed partial class Engine
             {
                 // ip_error / ip6_pkt_drop: the host answers with destination unreachable (net, host, or administratively
                 // prohibited), which goes out through OUTPUT like any packet it makes.
-                var outcome = Finish(s, FinalVerdict.Drop, Disposition.Dropped,
-                    route.Kind switch { RouteKind.Prohibit => "prohibit route", RouteKind.Unreachable => "unreachable route", _ => "no route" }, Hook.Prerouting);
                 byte code = (s.Family, route.Kind) switch
                 {
                     (Family.IPv4, RouteKind.NoRoute) => 0,
@@ -187,8 +185,11 @@ public sealed partial class Engine
                     (_, RouteKind.Prohibit) => 1,
                     _ => 0,
                 };
-                if (Replies.IcmpError(s, _runtime, s.Family == Family.IPv4 ? (byte)3 : (byte)1, code) is { } error)
-                    SendGenerated(s, error);
+                // The error first (a rate limit may hold it back, which the outcome's reason then says), then the outcome.
+                var error = Replies.IcmpError(s, _runtime, s.Family == Family.IPv4 ? (byte)3 : (byte)1, code);
+                var outcome = Finish(s, FinalVerdict.Drop, Disposition.Dropped,
+                    route.Kind switch { RouteKind.Prohibit => "prohibit route", RouteKind.Unreachable => "unreachable route", _ => "no route" }, Hook.Prerouting);
+                if (error is not null) SendGenerated(s, error);
                 return outcome;
             }
         }

@@ -1,9 +1,12 @@
 using System.Collections.Immutable;
+using Harness.Engine;
 using Harness.Golden.Cases;
 using Harness.Golden.Check;
 using Harness.Golden.Csv;
 using Harness.Golden.Replay;
+using Harness.Hosts;
 using Harness.Net;
+using Harness.Packets;
 using Harness.Rules;
 
 namespace Harness.Oracle;
@@ -32,8 +35,29 @@ public static class KernelOracle
         using var session = OracleSession.Create(inputs.Host, ipv6);
         var ipsets = manifest.IpSets is { } file ? File.ReadAllText(file) : null;
         options = (options ?? OracleOptions.Default) with { DefaultInterface = options?.DefaultInterface ?? manifest.DefaultInterface };
-        return session.Run(Print(inputs.Ipv4), Print(inputs.Ipv6), packets, options, ipsets);
+        var result = session.Run(Print(inputs.Ipv4), Print(inputs.Ipv6), packets, options, ipsets);
+        return IcmpLimitsOn(inputs.Host.Sysctls) && EnoughErrorsToBeLimited(result.Outcomes)
+            ? result with { Notes = result.Notes.Add(IcmpLimitsNote) }
+            : result;
     }
+
+    /// <summary>
+    /// Said of a case whose host keeps the kernel's ICMP error rate limits: the oracle turns them off in the kernel (its
+    /// token buckets would run on the wall clock of the injection, not on the capture's timestamps), the engine applies
+    /// them, so an error the engine held back is one the kernel sent.
+    /// </summary>
+    public const string IcmpLimitsNote =
+        "ICMP error rate limits are off in the kernel here and on in the case's host: where the engine held an error back (reason \"… suppressed by …\"), the kernel sent it";
+
+    /// <summary>As many ICMP errors to one destination as the kernel's per-destination burst (6), or as its host-wide burst (50).</summary>
+    private static bool EnoughErrorsToBeLimited(ImmutableArray<Outcome> outcomes)
+    {
+        var errors = outcomes.Where(o => o.Generated && o.Packet.Transport is IcmpHeader { IsError: true }).ToList();
+        return errors.Count >= 50 || errors.GroupBy(o => o.Packet.Ip!.Destination).Any(g => g.Count() >= 6);
+    }
+
+    private static bool IcmpLimitsOn(Sysctls sysctls) =>
+        sysctls.IcmpRatelimitMs != 0 || sysctls.GetLong("net.ipv6.icmp.ratelimit", 100) != 0 || sysctls.IcmpMsgsPerSec < 1_000_000;
 
     /// <summary>A replayer for <c>harness check</c>: the case's rows as the kernel produced them.</summary>
     public static CaseReplayer Replayer(OracleOptions? options = null) =>

@@ -182,6 +182,12 @@ public class IcmpRateLimitTests(ITestOutputHelper output)
         Assert.Equal(1, Answered(e, [6.5], t => Udp(t, "10.0.0.6", "192.0.2.1")));
         var reply = Replies(Create(), Udp(1, "10.0.0.6", "192.0.2.1")).Single();
         Assert.Equal(((byte)3, (byte)1), (((IcmpHeader)reply.Packet.Transport!).Type, ((IcmpHeader)reply.Packet.Transport!).Code));
+        // The packet whose answer was held back says so.
+        var f = Create();
+        var outcomes = Burst(3).Select(t => f.Process(Udp(t, "10.0.0.6", "192.0.2.1"))).ToList();
+        Assert.Equal([2, 2, 1], outcomes.Select(o => o.Count));
+        Assert.Equal("unreachable route", outcomes[0][0].Reason);
+        Assert.StartsWith("unreachable route; ICMP error suppressed by ", outcomes[2][0].Reason);
     }
 
     [Fact]
