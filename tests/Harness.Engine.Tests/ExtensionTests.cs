@@ -243,6 +243,24 @@ public class ExtensionTests
     }
 
     [Fact]
+    public void Log_writes_the_tcp_reserved_bits_and_the_ae_flag_as_the_kernel_does()
+    {
+        var engine = Router("""
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A FORWARD -p tcp -j LOG --log-prefix "T "
+            COMMIT
+            """);
+        var plain = P.Tcp("192.168.1.50", 40000, "198.51.100.7", 80, TcpFlags.Syn, "eth1");
+        Assert.Contains(" WINDOW=64240 RES=0x00 SYN URGP=0 ", Assert.Single(engine.Process(plain)[0].Log));
+        // Byte 12's low nibble 1011: reserved bits 101 ((word & 0x0E000000) >> 22 = 0x28) and AE.
+        var odd = plain with { Transport = ((TcpHeader)plain.Transport!) with { ReservedBits = 0x0B, SourcePort = 40001 } };
+        Assert.Contains(" RES=0x28 AE SYN URGP=0 ", Assert.Single(engine.Process(odd)[0].Log));
+    }
+
+    [Fact]
     public void Ipv6_rules_see_icmpv6_and_hop_limit_and_reject_with_icmpv6()
     {
         var v6 = TestRules.Load("""

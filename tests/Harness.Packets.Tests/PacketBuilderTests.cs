@@ -56,6 +56,17 @@ public sealed class PacketBuilderTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TheTcpReservedBitsAndAeAreWrittenAndRead()
+    {
+        var tcp = Tcp(Client, Server, TcpFlags.Syn, 1, 0, 0);
+        Assert.Equal(0, ((TcpHeader)tcp.Transport!).ReservedBits);
+        var odd = PacketBuilder.Rebuild(tcp with { Transport = ((TcpHeader)tcp.Transport) with { ReservedBits = 0x0B } });
+        Assert.Equal(0x6B, odd.Raw.Span[20 + 12]); // data offset 6 (24 bytes), then 1011
+        Assert.Equal(0x0B, ((TcpHeader)odd.Transport!).ReservedBits);
+        Assert.True(odd.Transport.ChecksumValid);
+    }
+
+    [Fact]
     public void RebuildAfterNatRewriteKeepsPayloadAndFixesChecksums()
     {
         var original = Tcp(Client, Server, TcpFlags.Ack | TcpFlags.Psh, 5, 9, 300);

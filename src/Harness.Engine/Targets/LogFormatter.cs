@@ -99,7 +99,9 @@ public static class LogFormatter
             case TcpHeader t:
                 sb.Append(inv, $"PROTO=TCP SPT={t.SourcePort} DPT={t.DestinationPort} ");
                 if (tcpSequence) sb.Append(inv, $"SEQ={t.Sequence} ACK={t.Acknowledgment} ");
-                sb.Append(inv, $"WINDOW={t.Window} RES=0x00 ");
+                // RES: the three reserved bits as the kernel shifts them ((flag word & 0x0E000000) >> 22); AE is its own flag.
+                sb.Append(inv, $"WINDOW={t.Window} RES=0x{(t.ReservedBits & 0x0E) << 2:x2} ");
+                if ((t.ReservedBits & 0x01) != 0) sb.Append("AE ");
                 if ((t.Flags & TcpFlags.Cwr) != 0) sb.Append("CWR ");
                 if ((t.Flags & TcpFlags.Ece) != 0) sb.Append("ECE ");
                 if ((t.Flags & TcpFlags.Urg) != 0) sb.Append("URG ");

@@ -278,6 +278,7 @@ public static class PacketDecoder
             BinaryPrimitives.ReadUInt16BigEndian(s[14..]))
         {
             HeaderLength = headerLength,
+            ReservedBits = (byte)(s[12] & 0x0F),
             ChecksumValid = checksumValid,
             UrgentPointer = BinaryPrimitives.ReadUInt16BigEndian(s[18..]),
             Options = memory.Length >= 20 ? memory.Slice(20, Math.Min(headerLength, memory.Length) - 20) : ReadOnlyMemory<byte>.Empty,

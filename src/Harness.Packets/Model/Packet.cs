@@ -124,6 +124,9 @@ public abstract record TransportHeader
 
 public sealed record TcpHeader(ushort SourcePort, ushort DestinationPort, uint Sequence, uint Acknowledgment, TcpFlags Flags, ushort Window) : TransportHeader
 {
+    /// <summary>The low four bits of byte 12: three reserved bits and the AE (AccECN) flag, as on the wire.</summary>
+    public byte ReservedBits { get; init; }
+
     /// <summary>Header length in bytes (20 plus options).</summary>
     public int HeaderLength { get; init; } = 20;
 

@@ -270,7 +270,7 @@ public static class PacketBuilder
         BinaryPrimitives.WriteUInt16BigEndian(s[2..], tcp.DestinationPort);
         BinaryPrimitives.WriteUInt32BigEndian(s[4..], tcp.Sequence);
         BinaryPrimitives.WriteUInt32BigEndian(s[8..], tcp.Acknowledgment);
-        s[12] = (byte)(((tcp.HeaderLength / 4) << 4) | (s[12] & 0x0F));
+        s[12] = (byte)(((tcp.HeaderLength / 4) << 4) | (tcp.ReservedBits & 0x0F));
         s[13] = (byte)tcp.Flags;
         BinaryPrimitives.WriteUInt16BigEndian(s[14..], tcp.Window);
         BinaryPrimitives.WriteUInt16BigEndian(s[18..], tcp.UrgentPointer);
