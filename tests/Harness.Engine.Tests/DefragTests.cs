@@ -495,7 +495,7 @@ public sealed partial class DefragTests(ITestOutputHelper output)
     [Fact]
     public void Kernel_counts_reassembled_datagrams_as_the_model_does()
     {
-        if (!KernelAvailable(out var why)) { output.WriteLine(why); return; }
+        if (!KernelShell.Available(out var why, "ip", "iptables", "iptables-restore", "ip6tables", "ip6tables-restore", "python3")) { output.WriteLine(why); return; }
         var (v4, v6, late4, late6) = KernelTraffic();
         var prefix = $"hx-defrag-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
         var dir = Directory.CreateTempSubdirectory("hx-defrag-");
@@ -509,7 +509,7 @@ public sealed partial class DefragTests(ITestOutputHelper output)
             ]);
             File.WriteAllText(Path.Combine(dir.FullName, "rules4"), KernelRules4 + "\n");
             File.WriteAllText(Path.Combine(dir.FullName, "rules6"), KernelRules6 + "\n");
-            var text = Run(KernelScript, [prefix, dir.FullName]);
+            var text = KernelShell.Script(KernelScript, prefix, dir.FullName);
             output.WriteLine(text);
             List<(ulong, ulong)> Counts(string tag) => [.. text.Split('\n').Where(l => l.StartsWith(tag + " ", StringComparison.Ordinal))
                 .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
@@ -580,35 +580,4 @@ public sealed partial class DefragTests(ITestOutputHelper output)
         ip netns exec $P-f ip6tables -L FORWARD -v -n -x
         ip netns exec $P-f nstat -az 2>/dev/null | grep -Ei 'reasm|frag' || true
         """;
-
-    private static bool KernelAvailable(out string why)
-    {
-        why = "";
-        if (!OperatingSystem.IsLinux()) { why = "SKIPPED: kernel checks need Linux"; return false; }
-        if (Run("id -u", []).Trim() != "0") { why = "SKIPPED: kernel checks need root (network namespaces)"; return false; }
-        foreach (var t in new[] { "ip", "iptables", "iptables-restore", "ip6tables", "ip6tables-restore", "python3" })
-            if (Run($"command -v {t}", []).Trim().Length == 0) { why = $"SKIPPED: {t} is not on PATH"; return false; }
-        return true;
-    }
-
-    private static string Run(string script, string[] args)
-    {
-        var psi = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add(script);
-        psi.ArgumentList.Add("sh");
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        try
-        {
-            using var p = Process.Start(psi)!;
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(90_000)) { p.Kill(entireProcessTree: true); return "TIMEOUT\n" + stdout.Result; }
-            return stdout.Result + stderr.Result;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return "";
-        }
-    }
 }

@@ -288,9 +288,9 @@ public class HashlimitTests(ITestOutputHelper output)
     [Fact]
     public void Kernel_counts_equal_the_model_for_byte_mode_rate_match_expiry_and_shared_tables()
     {
-        if (!KernelAvailable(out var why)) { output.WriteLine(why); return; }
+        if (!KernelShell.Available(out var why, "ip", "iptables", "iptables-restore", "python3")) { output.WriteLine(why); return; }
         var prefix = $"hx-hl-{Environment.ProcessId}-{Interlocked.Increment(ref kernelRun)}";
-        var text = RunScript(Script(), prefix);
+        var text = KernelShell.Script(Script(), prefix);
         output.WriteLine(text);
 
         var kernel = new Dictionary<int, int>();
@@ -369,34 +369,4 @@ public class HashlimitTests(ITestOutputHelper output)
         PY
         ip netns exec $B iptables -L INPUT -v -n -x | awk '/dpt:/ { for (i = 1; i <= NF; i++) if ($i ~ /^dpt:/) print "count", substr($i, 5), $1 }'
         """;
-
-    private static bool KernelAvailable(out string why)
-    {
-        why = "";
-        if (!OperatingSystem.IsLinux()) { why = "SKIPPED: kernel checks need Linux"; return false; }
-        if (Run("id", ["-u"]).Trim() != "0") { why = "SKIPPED: kernel checks need root (network namespaces)"; return false; }
-        foreach (var tool in new[] { "ip", "iptables", "iptables-restore", "python3" })
-            if (Run("sh", ["-c", $"command -v {tool}"]).Trim().Length == 0) { why = $"SKIPPED: {tool} is not on PATH"; return false; }
-        return true;
-    }
-
-    private static string RunScript(string script, string prefix) => Run("sh", ["-c", script, "sh", prefix]);
-
-    private static string Run(string file, string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        try
-        {
-            using var p = Process.Start(psi)!;
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(60_000)) { p.Kill(entireProcessTree: true); return "TIMEOUT\n" + stdout.Result; }
-            return stdout.Result + stderr.Result;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return "";
-        }
-    }
 }

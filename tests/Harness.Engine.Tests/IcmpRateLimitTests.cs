@@ -244,9 +244,9 @@ public class IcmpRateLimitTests(ITestOutputHelper output)
     [Fact]
     public void Kernel_sends_as_many_icmp_errors_as_the_model_for_the_same_send_times()
     {
-        if (!KernelAvailable(out var why)) { output.WriteLine(why); return; }
+        if (!KernelShell.Available(out var why, "ip", "iptables", "iptables-restore", "ip6tables-restore", "python3")) { output.WriteLine(why); return; }
         var prefix = $"hx-icmprate-{Environment.ProcessId}-{Interlocked.Increment(ref kernelRun)}";
-        var text = RunScript(Script, prefix);
+        var text = KernelShell.Script(Script, prefix);
         output.WriteLine(text);
         var kernel = new Dictionary<string, long>(StringComparer.Ordinal);
         var received = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -406,34 +406,4 @@ public class IcmpRateLimitTests(ITestOutputHelper output)
         ip netns exec $B iptables -L OUTPUT -v -n -x | awk '$1 ~ /^[0-9]+$/ { print "count", $8, $1 }'
         ip netns exec $B ip6tables -L OUTPUT -v -n -x | awk '$1 ~ /^[0-9]+$/ { print "count", "fd00::1", $1 }'
         """;
-
-    private static bool KernelAvailable(out string why)
-    {
-        why = "";
-        if (!OperatingSystem.IsLinux()) { why = "SKIPPED: kernel checks need Linux"; return false; }
-        if (Run("id", ["-u"]).Trim() != "0") { why = "SKIPPED: kernel checks need root (network namespaces)"; return false; }
-        foreach (var tool in new[] { "ip", "iptables", "iptables-restore", "ip6tables-restore", "python3" })
-            if (Run("sh", ["-c", $"command -v {tool}"]).Trim().Length == 0) { why = $"SKIPPED: {tool} is not on PATH"; return false; }
-        return true;
-    }
-
-    private static string RunScript(string script, string prefix) => Run("sh", ["-c", script, "sh", prefix]);
-
-    private static string Run(string file, string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        try
-        {
-            using var p = Process.Start(psi)!;
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(60_000)) { p.Kill(entireProcessTree: true); return "TIMEOUT\n" + stdout.Result; }
-            return stdout.Result + stderr.Result;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return "";
-        }
-    }
 }

@@ -264,7 +264,7 @@ public partial class IpSetTests(ITestOutputHelper output)
     [Fact]
     public void Kernel_set_timeouts_exist_refresh_and_counters_end_as_the_model_says()
     {
-        if (!KernelAvailable(out var why)) { output.WriteLine(why); return; }
+        if (!KernelShell.Available(out var why, "ip", "iptables", "ipset", "python3")) { output.WriteLine(why); return; }
         var kernel = RunKernel();
         output.WriteLine(kernel);
         var kernelHits = kernel.Split('\n').Where(l => l.StartsWith("rule ", StringComparison.Ordinal)).ToList();
@@ -293,16 +293,6 @@ public partial class IpSetTests(ITestOutputHelper output)
 
     [System.Text.RegularExpressions.GeneratedRegex(@" timeout \d+")]
     private static partial System.Text.RegularExpressions.Regex TimeoutWord();
-
-    private static bool KernelAvailable(out string why)
-    {
-        why = "";
-        if (!OperatingSystem.IsLinux()) { why = "SKIPPED: kernel checks need Linux"; return false; }
-        if (Run("id", ["-u"]).Trim() != "0") { why = "SKIPPED: kernel checks need root (network namespaces)"; return false; }
-        foreach (var tool in new[] { "ip", "iptables", "ipset", "python3" })
-            if (Run("sh", ["-c", $"command -v {tool}"]).Trim().Length == 0) { why = $"SKIPPED: {tool} is not on PATH"; return false; }
-        return true;
-    }
 
     private static int counter;
 
@@ -342,24 +332,6 @@ public partial class IpSetTests(ITestOutputHelper output)
             ip netns exec $P-s iptables -L INPUT -v -n -x | tail -n +3 | awk '{print "rule", NR, $1}'
             ip netns exec $P-s ipset save | grep '^add '
             """;
-        return Run("sh", ["-c", script]);
-    }
-
-    private static string Run(string file, string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        try
-        {
-            using var p = Process.Start(psi)!;
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(60_000)) { p.Kill(entireProcessTree: true); return "TIMEOUT\n" + stdout.Result; }
-            return stdout.Result + stderr.Result;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return "";
-        }
+        return KernelShell.Script(script);
     }
 }

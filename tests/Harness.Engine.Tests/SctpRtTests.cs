@@ -265,7 +265,7 @@ public sealed class SctpRtTests(ITestOutputHelper output)
     [Fact]
     public void Kernel_sctp_chunk_flag_counters_equal_the_model()
     {
-        if (!KernelAvailable("iptables", out var why)) { output.WriteLine(why); return; }
+        if (!KernelShell.Available(out var why, "ip", "iptables", "iptables-restore", "python3")) { output.WriteLine(why); return; }
         var kernel = KernelCounts(SctpRules, "iptables", 0x0800, SctpPackets());
         Assert.Equal(SctpExpected, kernel);
     }
@@ -273,19 +273,9 @@ public sealed class SctpRtTests(ITestOutputHelper output)
     [Fact]
     public void Kernel_rt_counters_equal_the_model()
     {
-        if (!KernelAvailable("ip6tables", out var why)) { output.WriteLine(why); return; }
+        if (!KernelShell.Available(out var why, "ip", "ip6tables", "ip6tables-restore", "python3")) { output.WriteLine(why); return; }
         var kernel = KernelCounts(RtRules, "ip6tables", 0x86DD, RtPackets());
         Assert.Equal(RtExpected, kernel);
-    }
-
-    private static bool KernelAvailable(string tool, out string why)
-    {
-        why = "";
-        if (!OperatingSystem.IsLinux()) { why = "SKIPPED: kernel checks need Linux"; return false; }
-        if (Run("id -u", []).Trim() != "0") { why = "SKIPPED: kernel checks need root (network namespaces)"; return false; }
-        foreach (var t in new[] { "ip", tool, tool + "-restore", "python3" })
-            if (Run($"command -v {t}", []).Trim().Length == 0) { why = $"SKIPPED: {t} is not on PATH"; return false; }
-        return true;
     }
 
     /// <summary>
@@ -302,7 +292,7 @@ public sealed class SctpRtTests(ITestOutputHelper output)
                 "02000000bb01" + "02000000aa01" + etherType.ToString("x4", CultureInfo.InvariantCulture) + Convert.ToHexString(p));
             File.WriteAllLines(Path.Combine(dir.FullName, "frames"), frames);
             File.WriteAllText(Path.Combine(dir.FullName, "rules"), rules + "\n");
-            var text = Run(Script, [prefix, dir.FullName, tool]);
+            var text = KernelShell.Script(Script, prefix, dir.FullName, tool);
             output.WriteLine(text);
             var counts = text.Split('\n').Where(l => l.StartsWith("COUNT ", StringComparison.Ordinal))
                 .Select(l => ulong.Parse(l[6..].Trim(), CultureInfo.InvariantCulture)).ToArray();
@@ -336,25 +326,4 @@ public sealed class SctpRtTests(ITestOutputHelper output)
         ip netns exec $P-b $T -t raw -L PREROUTING -v -n -x | tail -n +3 | awk '{print "COUNT", $1}'
         ip netns exec $P-b $T -t raw -L PREROUTING -v -n -x
         """;
-
-    private static string Run(string script, string[] args)
-    {
-        var psi = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add(script);
-        psi.ArgumentList.Add("sh");
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        try
-        {
-            using var p = Process.Start(psi)!;
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(60_000)) { p.Kill(entireProcessTree: true); return "TIMEOUT\n" + stdout.Result; }
-            return stdout.Result + stderr.Result;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return "";
-        }
-    }
 }

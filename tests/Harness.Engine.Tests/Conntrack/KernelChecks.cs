@@ -5,6 +5,7 @@ using Harness.Net;
 using Harness.Packets;
 using Harness.Rules;
 using Xunit.Abstractions;
+using Harness.Engine.Tests.Support;
 using static Harness.Engine.Tests.Conntrack.CtPackets;
 
 namespace Harness.Engine.Tests.Conntrack;
@@ -25,7 +26,7 @@ public partial class KernelChecks(ITestOutputHelper output)
     [Fact]
     public void Kernel_DNAT_and_MASQUERADE_session_ends_in_the_entry_the_model_builds()
     {
-        if (!KernelAvailable(out var why)) { output.WriteLine(why); return; }
+        if (!KernelShell.Available(out var why, "ip", "iptables", "conntrack", "python3")) { output.WriteLine(why); return; }
         var kernel = RunScript(DnatMasqueradeScript);
         Assert.Contains("peer 10.0.0.1:40000", kernel); // the server saw the masqueraded client
         Assert.Contains("forward NEW 1", kernel);
@@ -59,7 +60,7 @@ public partial class KernelChecks(ITestOutputHelper output)
     [Fact]
     public void Kernel_SNAT_of_two_clients_on_one_port_keeps_the_first_and_moves_the_second()
     {
-        if (!KernelAvailable(out var why)) { output.WriteLine(why); return; }
+        if (!KernelShell.Available(out var why, "ip", "iptables", "conntrack", "python3")) { output.WriteLine(why); return; }
         var kernel = RunScript(TwoClientsScript);
         var ports = PortOf().Matches(kernel).ToDictionary(m => m.Groups[1].Value, m => int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal(40000, ports["10.0.0.5"]);
@@ -70,7 +71,7 @@ public partial class KernelChecks(ITestOutputHelper output)
     [Fact]
     public void Kernel_ICMP_port_unreachable_for_a_masqueraded_flow_is_RELATED_and_reaches_the_client()
     {
-        if (!KernelAvailable(out var why)) { output.WriteLine(why); return; }
+        if (!KernelShell.Available(out var why, "ip", "iptables", "conntrack", "python3")) { output.WriteLine(why); return; }
         var kernel = RunScript(IcmpRelatedScript);
         Assert.Contains("ECONNREFUSED", kernel); // the quoted header was un-NATed back to the client's socket
         Assert.Contains("related 1", kernel);
@@ -81,7 +82,7 @@ public partial class KernelChecks(ITestOutputHelper output)
     [Fact]
     public void Kernel_expired_UDP_flow_comes_back_NEW()
     {
-        if (!KernelAvailable(out var why)) { output.WriteLine(why); return; }
+        if (!KernelShell.Available(out var why, "ip", "iptables", "conntrack", "python3")) { output.WriteLine(why); return; }
         var kernel = RunScript(UdpExpiryScript);
         Assert.Contains("NEW 2", kernel);
         Assert.Contains("ESTABLISHED 2", kernel);
@@ -112,41 +113,12 @@ public partial class KernelChecks(ITestOutputHelper output)
 
     // ---- running the kernel ----
 
-    private static bool KernelAvailable(out string why)
-    {
-        why = "";
-        if (!OperatingSystem.IsLinux()) { why = "SKIPPED: kernel checks need Linux"; return false; }
-        if (Run("id", "-u").Trim() != "0") { why = "SKIPPED: kernel checks need root (network namespaces)"; return false; }
-        foreach (var tool in new[] { "ip", "iptables", "conntrack", "python3" })
-            if (Run("sh", "-c", $"command -v {tool}").Trim().Length == 0) { why = $"SKIPPED: {tool} is not on PATH"; return false; }
-        return true;
-    }
-
     private string RunScript(string script)
     {
         var prefix = $"hx-h5-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
-        var text = Run("sh", "-c", script, prefix);
+        var text = KernelShell.Script(script, prefix);
         output.WriteLine(text);
         return text;
-    }
-
-    private static string Run(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        if (file == "sh" && args.Length == 3) { psi.ArgumentList.Clear(); psi.ArgumentList.Add("-c"); psi.ArgumentList.Add(args[1]); psi.ArgumentList.Add("sh"); psi.ArgumentList.Add(args[2]); }
-        try
-        {
-            using var p = Process.Start(psi)!;
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(60_000)) { p.Kill(entireProcessTree: true); return "TIMEOUT\n" + stdout.Result; }
-            return stdout.Result + stderr.Result;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return "";
-        }
     }
 
     // Each script gets the namespace prefix as $1 and deletes every namespace it made, whatever happens.

@@ -3,6 +3,7 @@ using Harness.Engine.Conntrack;
 using Harness.Hosts;
 using Harness.Net;
 using Harness.Packets;
+using Harness.Engine.Tests.Support;
 using static Harness.Engine.Tests.Conntrack.CtPackets;
 
 namespace Harness.Engine.Tests.Conntrack;
@@ -125,7 +126,7 @@ public partial class KernelChecks
     {
         var (sysctl, packets) = Sequences[name];
         var proto = packets[0].Transport is SctpHeader ? "sctp" : "tcp";
-        if (!KernelAvailable(out var why)) { output.WriteLine(why); return; }
+        if (!KernelShell.Available(out var why, "ip", "iptables", "conntrack", "python3")) { output.WriteLine(why); return; }
         output.WriteLine(name);
         var frames = Path.Combine(Path.GetTempPath(), $"hx-h5-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}.hex");
         File.WriteAllLines(frames, packets.Select(Frame));
