@@ -13,16 +13,38 @@ internal static class KnownDifferences
     public static bool Explains(FuzzRun run)
     {
         if (run.EngineError is not null) return false;
-        return run.Differences.All(d => Category(d) is not null);
+        return run.Differences.All(d => Category(d, run) is not null);
+    }
+
+    /// <summary>The section of known-differences.md that explains <paramref name="d"/> (a difference of <paramref name="run"/>), or null.</summary>
+    public static string? Category(CellDifference d, FuzzRun run)
+    {
+        // A port the kernel drew at random shows in the packet's nat cell and in its port column.
+        if (d.Column is "sport" or "dport"
+            && run.Differences.Any(n => n.Packet == d.Packet && n.Column == "nat" && IsRandomPort(n)))
+            return "nat-port-random";
+        return Category(d);
     }
 
     public static string? Category(CellDifference d)
     {
+        if (d.Column == "nat" && IsRandomPort(d))
+            return "nat-port-random";
         bool generated = d.Packet.Contains('r', StringComparison.Ordinal);
         if (d.Expected == CellDifference.ExtraRow && d.Actual.Contains(":5/1 ", StringComparison.Ordinal))
             return "icmp-redirect";
         if (generated && d.Column == "nat" && d.Expected.EndsWith("(and the quoted packet)", StringComparison.Ordinal) && d.Actual.Length == 0)
             return "icmp-error-nat-quoted-only";
         return null;
+    }
+
+    /// <summary>The same translation on both sides but for the port it ends at, e.g. "src [a]:40003->[a]:2003" / "…:38465".</summary>
+    private static bool IsRandomPort(CellDifference d)
+    {
+        int e = d.Expected.LastIndexOf(':'), a = d.Actual.LastIndexOf(':');
+        if (e <= 0 || a <= 0 || d.Expected.Contains(';', StringComparison.Ordinal) || d.Actual.Contains(';', StringComparison.Ordinal)) return false;
+        return d.Expected.Contains("->", StringComparison.Ordinal)
+            && d.Expected.AsSpan(0, e).SequenceEqual(d.Actual.AsSpan(0, a))
+            && ushort.TryParse(d.Expected.AsSpan(e + 1), out _) && ushort.TryParse(d.Actual.AsSpan(a + 1), out _);
     }
 }

@@ -160,6 +160,9 @@ public sealed class ConntrackTable
     public void SetupNat(CtPacket ct, NatManipType manip, NatRange range)
     {
         var entry = ct.Entry ?? throw new InvalidOperationException("NAT setup on a packet without a conntrack entry");
+        // nf_nat_setup_info does nothing for a confirmed entry: a packet attached to one that is still unbound (the
+        // host's RST for a connection an ICMP error confirmed) walks the nat chain every time, and binds nothing.
+        if (entry.IsConfirmed) return;
         Nat.Setup(this, entry, manip, range);
     }
 
@@ -167,6 +170,7 @@ public sealed class ConntrackTable
     public void SetupNullBinding(CtPacket ct, NatManipType manip)
     {
         var entry = ct.Entry ?? throw new InvalidOperationException("NAT setup on a packet without a conntrack entry");
+        if (entry.IsConfirmed) return;
         Nat.SetupNull(this, entry, manip);
     }
 
@@ -190,7 +194,9 @@ public sealed class ConntrackTable
     {
         if (ct.Entry is not { } e) return true;
         if (e.Helper is not null && !ct.IsGeneratedReply) FtpHelper.Inspect(this, ct, packet);
-        if (e.IsConfirmed || ct.Direction != CtDirection.Original || ct.IsGeneratedReply) return true;
+        // __nf_conntrack_confirm looks only at the direction: a generated packet attached in the original direction
+        // (an ICMP error about the host's own RST, which was attached in the reply direction) confirms the entry.
+        if (e.IsConfirmed || ct.Direction != CtDirection.Original) return true;
         if (ct.Killed) return true;
         RemoveIfExpired(e.Original, e.Zone, ct.Time);
         RemoveIfExpired(e.Reply, e.Zone, ct.Time);
@@ -201,6 +207,22 @@ public sealed class ConntrackTable
         }
         Insert(e);
         return true;
+    }
+
+    /// <summary>
+    /// nf_ct_set_closing, which REJECT --reject-with tcp-reset calls once it has built its RST: a confirmed TCP entry
+    /// moves to CLOSE and, unless it was there already, expires after the CLOSE timeout from now. An unconfirmed entry
+    /// (the rejected packet opened it) is left alone.
+    /// </summary>
+    public void SetClosing(CtPacket ct, Timestamp now)
+    {
+        if (ct.Entry is not { IsConfirmed: true } e || e.Original.Protocol != IpProtocol.Tcp) return;
+        var old = e.TcpState;
+        e.TcpState = TcpConntrackState.Close;
+        ct.TcpStateAfter = TcpConntrackState.Close;
+        ct.ProtocolStateAfter = e.ProtocolState;
+        if (old == TcpConntrackState.Close) return;
+        e.Expires = new Timestamp(now.Nanoseconds + ConntrackSettings.Seconds(Settings.TcpTimeouts[(int)TcpConntrackState.Close]).Nanoseconds);
     }
 
     /// <summary>The tuple of the reverse direction (ports swapped; ICMP echo request/reply types swapped).</summary>

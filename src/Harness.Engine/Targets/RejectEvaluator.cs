@@ -1,5 +1,6 @@
 using Harness.Engine.Walk;
 using Harness.Net;
+using Harness.Packets;
 using Harness.Rules.Extensions;
 
 namespace Harness.Engine.Targets;
@@ -19,9 +20,36 @@ public sealed class RejectEvaluator(RejectWith with) : TargetEvaluator
         state.RejectReply = with switch
         {
             RejectWith.TcpReset => Replies.TcpReset(state),
+            _ when !ChecksumHolds(state) => null,
             _ => Replies.IcmpError(state, runtime, IcmpType(state.Family), Code),
         };
+        if (with == RejectWith.TcpReset && state.RejectReply is not null && state.Conntrack is { } ct)
+            runtime.Conntrack.SetClosing(ct, state.Now);
         return TargetVerdict.Drop;
+    }
+
+    /// <summary>
+    /// nf_send_unreach / nf_send_unreach6 answer only a packet whose transport checksum holds, for the protocols with a
+    /// one's-complement checksum over the whole segment (TCP, ICMP/ICMPv6, UDP unless its checksum field is 0), at
+    /// whatever hook REJECT runs. A packet made here is not checked (its checksum is left to the NIC).
+    /// </summary>
+    private static bool ChecksumHolds(PacketState state)
+    {
+        var original = state.Original;
+        if (state.LocallyGenerated || original.Transport is not { ChecksumValid: false } transport) return true;
+        return transport switch
+        {
+            TcpHeader or IcmpHeader => false,
+            UdpHeader => UdpChecksumField(original) == 0,
+            _ => true,
+        };
+    }
+
+    private static int UdpChecksumField(Harness.Packets.Packet p)
+    {
+        var raw = p.Raw.Span;
+        int at = p.Ip!.HeaderLength + 6;
+        return raw.Length >= at + 2 ? (raw[at] << 8) | raw[at + 1] : -1;
     }
 
     private byte IcmpType(Family family) => family == Family.IPv4 ? (byte)3 : (byte)1;

@@ -38,19 +38,26 @@ public sealed class DifferentialFuzzer : IDisposable
 {
     private const int GeneratorSize = 50;
     private readonly OracleSession _session;
+    private readonly bool _ipv6;
 
-    public DifferentialFuzzer() => _session = OracleSession.Create(FuzzTraffic.Host);
+    /// <summary>Namespaces for the IPv4 fuzz host, or (<paramref name="ipv6"/>) for the IPv6 one with ip6tables rulesets.</summary>
+    public DifferentialFuzzer(bool ipv6 = false)
+    {
+        _ipv6 = ipv6;
+        _session = OracleSession.Create(FuzzTraffic.HostFor(ipv6), ipv6);
+    }
 
     /// <summary>
     /// The library side of <c>fuzz-kernel --cases N --seed S</c>: runs <paramref name="cases"/> generated cases; each
-    /// disagreement (up to <paramref name="maxShrunk"/>) is shrunk and returned.
+    /// disagreement (up to <paramref name="maxShrunk"/>) is shrunk and returned. <paramref name="ipv6"/> fuzzes
+    /// ip6tables on the IPv6 fuzz host instead of iptables.
     /// </summary>
-    public static FuzzReport Run(int cases, int seed, TextWriter? log = null, int maxShrunk = 1)
+    public static FuzzReport Run(int cases, int seed, TextWriter? log = null, int maxShrunk = 1, bool ipv6 = false)
     {
         Preflight.Require();
         var clock = Stopwatch.StartNew();
-        using var fuzzer = new DifferentialFuzzer();
-        var generated = Gen.Sample(FuzzGenerators.Case(), cases, new Rnd((ulong)seed), GeneratorSize);
+        using var fuzzer = new DifferentialFuzzer(ipv6);
+        var generated = Gen.Sample(FuzzGenerators.Case(ipv6 ? FuzzFamily.V6 : FuzzFamily.V4), cases, new Rnd((ulong)seed), GeneratorSize);
         int packets = 0, disagreements = 0;
         var shrunk = ImmutableArray.CreateBuilder<FuzzRun>();
         int index = 0;
@@ -83,8 +90,9 @@ public sealed class DifferentialFuzzer : IDisposable
     /// <summary>Runs one case through the kernel (making the packets as it goes), then through the engine.</summary>
     public FuzzRun RunCase(FuzzCase c)
     {
+        if (c.Ipv6 != _ipv6) throw new ArgumentException("the case's family is not the fuzzer's", nameof(c));
         var rules = c.Ruleset.ToSave();
-        _session.Reset(rules, null, FuzzTraffic.AllAddresses);
+        _session.Reset(c.Ipv6 ? null : rules, c.Ipv6 ? rules : null, FuzzTraffic.AddressesFor(c.Ipv6));
         var traffic = new FuzzTraffic(c);
         var packets = ImmutableArray.CreateBuilder<Harness.Packets.Packet>();
         var kernel = ImmutableArray.CreateBuilder<Outcome>();
@@ -96,7 +104,7 @@ public sealed class DifferentialFuzzer : IDisposable
             kernel.AddRange(outcomes);
             traffic.Observe(step, outcomes[0]);
         }
-        var (engine, error) = RunEngine(rules, packets.ToImmutable());
+        var (engine, error) = RunEngine(rules, packets.ToImmutable(), c.Ipv6);
         var diffs = error is null ? OracleComparison.Compare(engine, kernel.ToImmutable()) : [];
         return new FuzzRun(c, packets.ToImmutable(), kernel.ToImmutable(), engine, diffs, error);
     }
@@ -124,13 +132,15 @@ public sealed class DifferentialFuzzer : IDisposable
         return current;
     }
 
-    private static (ImmutableArray<Outcome>, string?) RunEngine(string rules, ImmutableArray<Harness.Packets.Packet> packets)
+    private static (ImmutableArray<Outcome>, string?) RunEngine(string rules, ImmutableArray<Harness.Packets.Packet> packets, bool ipv6)
     {
-        var loaded = RulesetLoader.Load([new RulesetInput("fuzz.rules", rules)], Family.IPv4);
+        var loaded = RulesetLoader.Load([new RulesetInput("fuzz.rules", rules)], ipv6 ? Family.IPv6 : Family.IPv4);
         if (!loaded.Success) return ([], "the engine's loader refused the ruleset: " + loaded.Diagnostics[0]);
         try
         {
-            var engine = Harness.Engine.Engine.Create(loaded.Ruleset, null, FuzzTraffic.Host, EngineOptions.Default);
+            var engine = ipv6
+                ? Harness.Engine.Engine.Create(null, loaded.Ruleset, FuzzTraffic.Host6, EngineOptions.Default)
+                : Harness.Engine.Engine.Create(loaded.Ruleset, null, FuzzTraffic.Host, EngineOptions.Default);
             return (engine.Replay(packets).ToImmutableArray(), null);
         }
         catch (EngineSetupException e)

@@ -65,8 +65,8 @@ public sealed record FuzzFlow(byte Protocol, string Client, string Server, ushor
 /// <summary>One packet of the traffic: a step of one flow.</summary>
 public sealed record FuzzStep(int Flow, StepKind Kind);
 
-/// <summary>A whole differential case: a ruleset, flows, and the packets to send in order.</summary>
-public sealed record FuzzCase(FuzzRuleset Ruleset, ImmutableArray<FuzzFlow> Flows, ImmutableArray<FuzzStep> Steps)
+/// <summary>A whole differential case: a ruleset (ip6tables when <paramref name="Ipv6"/>), flows, and the packets to send in order.</summary>
+public sealed record FuzzCase(FuzzRuleset Ruleset, ImmutableArray<FuzzFlow> Flows, ImmutableArray<FuzzStep> Steps, bool Ipv6 = false)
 {
     public override string ToString()
     {

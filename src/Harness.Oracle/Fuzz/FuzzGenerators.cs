@@ -8,35 +8,39 @@ namespace Harness.Oracle.Fuzz;
 /// FsCheck generators (and a shrinker) for differential cases: small rulesets over filter, nat, mangle and raw with
 /// user chains, jump/goto/RETURN, conntrack states, DNAT/SNAT/MASQUERADE/MARK/NOTRACK, and traffic of TCP sessions,
 /// UDP and ICMP exchanges, including packets conntrack must call INVALID (bad checksum, ACK without a connection).
+/// One generator per family (<see cref="FuzzFamily"/>): iptables over the IPv4 fuzz host, ip6tables over the IPv6 one.
 /// </summary>
 public static class FuzzGenerators
 {
-    public static readonly ImmutableArray<string> Clients = ["10.0.0.2", "10.0.0.3", "10.1.0.2"];
-    public static readonly ImmutableArray<string> Servers = ["10.1.0.2", "10.1.0.3", "10.0.0.3"];
+    public static ImmutableArray<string> Clients => FuzzFamily.V4.Clients;
+    public static ImmutableArray<string> Servers => FuzzFamily.V4.Servers;
     private static readonly ImmutableArray<ushort> ServerPorts = [22, 53, 80, 443, 8080];
     private static readonly string[] UserChains = ["u1", "u2"];
 
-    public static Gen<FuzzCase> Case() =>
-        from ruleset in Ruleset()
+    /// <summary>IPv4 cases (iptables).</summary>
+    public static Gen<FuzzCase> Case() => Case(FuzzFamily.V4);
+
+    public static Gen<FuzzCase> Case(FuzzFamily family) =>
+        from ruleset in Ruleset(family)
         from flowCount in Gen.Choose(1, 3)
-        from flows in Gen.ListOf(Flow(), flowCount)
+        from flows in Gen.ListOf(Flow(family), flowCount)
         from steps in FlowSteps(flows.ToImmutableArray())
-        select new FuzzCase(ruleset, [.. flows], steps);
+        select new FuzzCase(ruleset, [.. flows], steps, family.Ipv6);
 
     public static Arbitrary<FuzzCase> Arbitrary() => Arb.From(Case(), Shrink);
 
-    private static Gen<FuzzRuleset> Ruleset() =>
+    private static Gen<FuzzRuleset> Ruleset(FuzzFamily family) =>
         from users in Gen.Choose(0, 2)
         from input in Gen.Elements("ACCEPT", "ACCEPT", "DROP")
         from forward in Gen.Elements("ACCEPT", "DROP", "DROP")
         from count in Gen.Choose(1, 8)
-        from rules in Gen.ListOf(Rule(users), count)
+        from rules in Gen.ListOf(Rule(family, users), count)
         select new FuzzRuleset(
             [("filter", "INPUT", input), ("filter", "FORWARD", forward)],
             [.. UserChains.Take(users)],
             [.. rules]);
 
-    private static Gen<FuzzRule> Rule(int users)
+    private static Gen<FuzzRule> Rule(FuzzFamily family, int users)
     {
         var places = new List<(string Table, string Chain)>
         {
@@ -47,9 +51,9 @@ public static class FuzzGenerators
         };
         for (int u = 0; u < users; u++) { places.Add(("filter", UserChains[u])); places.Add(("filter", UserChains[u])); }
         return from place in Gen.Elements(places.ToArray())
-               from proto in Gen.Elements("", "tcp", "tcp", "udp", "icmp")
-               from matches in Matches(place.Table, place.Chain, proto)
-               from target in Target(place.Table, place.Chain, proto, users)
+               from proto in Gen.Elements("", "tcp", "tcp", "udp", family.Icmp)
+               from matches in Matches(family, place.Table, place.Chain, proto)
+               from target in Target(family, place.Table, place.Chain, proto, users)
                select new FuzzRule(place.Table, place.Chain, Join(Protocol(proto), matches, target));
     }
 
@@ -57,16 +61,16 @@ public static class FuzzGenerators
 
     private static string Join(params string[] parts) => string.Join(' ', parts.Where(p => p.Length > 0));
 
-    private static Gen<string> Matches(string table, string chain, string proto)
+    private static Gen<string> Matches(FuzzFamily family, string table, string chain, string proto)
     {
         bool canIn = chain is not ("OUTPUT" or "POSTROUTING");
         bool canOut = chain is not ("PREROUTING" or "INPUT");
         var options = new List<Gen<string>>
         {
             Gen.Constant(""),
-            Gen.Elements(Clients.Concat(Servers).Distinct().ToArray()).Select(a => "-s " + a + "/32"),
-            Gen.Elements(Servers.ToArray()).Select(a => "-d " + a + "/32"),
-            Gen.Elements("-s 10.0.0.0/24", "-d 10.1.0.0/24", "! -s 10.0.0.0/24"),
+            Gen.Elements(family.Clients.Concat(family.Servers).Distinct().ToArray()).Select(a => "-s " + a + family.HostPrefix),
+            Gen.Elements(family.Servers.ToArray()).Select(a => "-d " + a + family.HostPrefix),
+            Gen.Elements(family.NetMatches.ToArray()),
         };
         if (canIn) options.Add(Gen.Elements("-i eth0", "-i eth1", "! -i eth0"));
         if (canOut) options.Add(Gen.Elements("-o eth0", "-o eth1"));
@@ -74,8 +78,8 @@ public static class FuzzGenerators
             options.Add(Gen.Elements(ServerPorts.ToArray()).SelectMany(p => Gen.Elements($"--dport {p}", $"--sport {p}", $"! --dport {p}")).Select(s => "-m " + proto + " " + s));
         if (proto == "tcp")
             options.Add(Gen.Elements("-m tcp --tcp-flags FIN,SYN,RST,ACK SYN", "-m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN"));
-        if (proto == "icmp")
-            options.Add(Gen.Elements("-m icmp --icmp-type 8", "-m icmp --icmp-type 0"));
+        if (proto == family.Icmp)
+            options.Add(Gen.Elements(family.IcmpTypeMatches.ToArray()));
         if (table != "raw")
             options.Add(Gen.Elements("NEW", "ESTABLISHED", "RELATED", "INVALID", "RELATED,ESTABLISHED", "NEW,INVALID", "UNTRACKED")
                 .Select(s => "-m conntrack --ctstate " + s));
@@ -103,7 +107,7 @@ public static class FuzzGenerators
         return [.. kept];
     }
 
-    private static Gen<string> Target(string table, string chain, string proto, int users)
+    private static Gen<string> Target(FuzzFamily family, string table, string chain, string proto, int users)
     {
         var chainIndex = Array.IndexOf(UserChains, chain);
         var later = UserChains.Skip(chainIndex + 1).Take(Math.Max(0, users - chainIndex - 1)).ToArray();
@@ -115,14 +119,15 @@ public static class FuzzGenerators
                 if (chainIndex < 0 && users > 0) targets.AddRange(UserChains.Take(users).SelectMany(u => new[] { "-j " + u, "-g " + u }));
                 else targets.AddRange(later.SelectMany(u => new[] { "-j " + u, "-g " + u }));
                 if (proto == "tcp") targets.Add("-j REJECT --reject-with tcp-reset");
+                targets.AddRange(family.ExtraRejects);
                 break;
             case "nat" when chain is "PREROUTING" or "OUTPUT":
-                targets.AddRange(["-j DNAT --to-destination 10.1.0.3", "-j ACCEPT", "-j RETURN"]);
-                if (proto is "tcp" or "udp") targets.Add("-j DNAT --to-destination 10.1.0.2:80");
+                targets.AddRange(["-j DNAT --to-destination " + family.DnatAddress, "-j ACCEPT", "-j RETURN"]);
+                if (proto is "tcp" or "udp") targets.Add("-j DNAT --to-destination " + family.DnatAddressWithPort);
                 break;
             case "nat":
                 targets.AddRange(["-j MASQUERADE", "-j ACCEPT", "-j RETURN"]);
-                targets.AddRange(["-j SNAT --to-source 10.1.0.1", "-j SNAT --to-source 10.0.0.1"]);
+                targets.AddRange(family.SnatSources.Select(a => "-j SNAT --to-source " + a));
                 break;
             case "mangle":
                 targets.AddRange(["-j MARK --set-xmark 0x1/0xffffffff", "-j ACCEPT", "-j RETURN", "-j DROP"]);
@@ -134,10 +139,10 @@ public static class FuzzGenerators
         return Gen.Elements(targets.ToArray());
     }
 
-    private static Gen<FuzzFlow> Flow() =>
-        from proto in Gen.Elements((byte)6, (byte)6, (byte)17, (byte)1)
-        from client in Gen.Elements(Clients.ToArray())
-        from server in Gen.Elements(Servers.Where(s => s != client).ToArray())
+    private static Gen<FuzzFlow> Flow(FuzzFamily family) =>
+        from proto in Gen.Elements((byte)6, (byte)6, (byte)17, family.IcmpProtocol)
+        from client in Gen.Elements(family.Clients.ToArray())
+        from server in Gen.Elements(family.Servers.Where(s => s != client).ToArray())
         from cport in Gen.Choose(40000, 40003)
         from sport in Gen.Elements(ServerPorts.ToArray())
         select new FuzzFlow(proto, client, server, (ushort)cport, sport);
@@ -181,4 +186,31 @@ public static class FuzzGenerators
             if (c.Ruleset.Policies[i].Policy != "ACCEPT")
                 yield return c with { Ruleset = c.Ruleset with { Policies = c.Ruleset.Policies.SetItem(i, c.Ruleset.Policies[i] with { Policy = "ACCEPT" }) } };
     }
+}
+
+/// <summary>
+/// What the generators need to know of an address family: the fuzz host's clients and servers, the protocol name and
+/// type matches of its ICMP, NAT addresses, and its extra REJECT types.
+/// </summary>
+public sealed record FuzzFamily(bool Ipv6, ImmutableArray<string> Clients, ImmutableArray<string> Servers, string HostPrefix,
+    ImmutableArray<string> NetMatches, string Icmp, byte IcmpProtocol, ImmutableArray<string> IcmpTypeMatches, string DnatAddress,
+    string DnatAddressWithPort, ImmutableArray<string> SnatSources, ImmutableArray<string> ExtraRejects)
+{
+    /// <summary>The IPv4 fuzz host (FuzzTraffic.Host): clients and servers on both sides.</summary>
+    public static readonly FuzzFamily V4 = new(false,
+        ["10.0.0.2", "10.0.0.3", "10.1.0.2"], ["10.1.0.2", "10.1.0.3", "10.0.0.3"], "/32",
+        ["-s 10.0.0.0/24", "-d 10.1.0.0/24", "! -s 10.0.0.0/24"],
+        "icmp", 1, ["-m icmp --icmp-type 8", "-m icmp --icmp-type 0"],
+        "10.1.0.3", "10.1.0.2:80", ["10.1.0.1", "10.0.0.1"], []);
+
+    /// <summary>
+    /// The IPv6 fuzz host (FuzzTraffic.Host6), laid out as the IPv4 one: clients and servers on both sides.
+    /// </summary>
+    public static readonly FuzzFamily V6 = new(true,
+        ["2001:db8::2", "2001:db8::3", "2001:db8:1::2"], ["2001:db8:1::2", "2001:db8:1::3", "2001:db8::3"], "/128",
+        ["-s 2001:db8::/64", "-d 2001:db8:1::/64", "! -s 2001:db8::/64"],
+        "icmpv6", 58, ["-m icmp6 --icmpv6-type 128", "-m icmp6 --icmpv6-type 129", "-m icmp6 --icmpv6-type 1"],
+        "2001:db8:1::3", "[2001:db8:1::2]:80", ["2001:db8:1::1", "2001:db8::1"],
+        ["-j REJECT --reject-with icmp6-adm-prohibited", "-j REJECT --reject-with icmp6-addr-unreachable",
+         "-j REJECT --reject-with icmp6-no-route"]);
 }

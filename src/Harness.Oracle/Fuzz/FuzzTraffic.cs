@@ -7,7 +7,8 @@ using Harness.Packets;
 namespace Harness.Oracle.Fuzz;
 
 /// <summary>
-/// The fuzz host (eth0 10.0.0.1/24, eth1 10.1.0.1/24, forwarding on) and the concrete packets of a case's steps.
+/// The fuzz hosts (IPv4: eth0 10.0.0.1/24, eth1 10.1.0.1/24; IPv6: eth0 2001:db8::1/64, eth1 2001:db8:1::1/64;
+/// forwarding on) and the concrete packets of a case's steps.
 /// Packets are made one at a time: a server's answer goes to where the kernel actually sent the client's packet
 /// (after any NAT), so answers to DNATed or masqueraded flows are addressed as a real server would address them.
 /// </summary>
@@ -44,6 +45,32 @@ public sealed class FuzzTraffic
             .With("net.ipv4.icmp_msgs_per_sec", "1000000")
             .With("net.ipv4.icmp_msgs_burst", "1000000"));
 
+    /// <summary>
+    /// The IPv6 fuzz host: IPv6 only, forwarding on, no link-local addresses, ICMPv6 error rate limits off as the oracle
+    /// turns them off in the kernel (the host-wide icmp_msgs_* credit is shared by both families).
+    /// </summary>
+    public static Host Host6 { get; } = new(
+        [
+            new HostInterface("eth0", 2, MacAddress.Parse("02:aa:00:00:00:01"), [new InterfaceAddress(Address.Parse("2001:db8::1"), 64, null)]),
+            new HostInterface("eth1", 3, MacAddress.Parse("02:aa:00:00:00:02"), [new InterfaceAddress(Address.Parse("2001:db8:1::1"), 64, null)]),
+        ],
+        [
+            new Route(new Cidr(Address.Parse("2001:db8::"), 64), "eth0", PreferredSource: Address.Parse("2001:db8::1")),
+            new Route(new Cidr(Address.Parse("2001:db8:1::"), 64), "eth1", PreferredSource: Address.Parse("2001:db8:1::1")),
+        ],
+        [],
+        // No link-local addresses (addr_gen_mode 1, none): the kernel sends an IPv6 redirect only from a link-local
+        // address, and IPv6 has no sysctl like IPv4's send_redirects to turn them off. Static neighbours make
+        // neighbour discovery unnecessary, and the engine's host has no link-local addresses either.
+        Sysctls.Defaults.With("net.ipv6.conf.all.forwarding", "1")
+            .With("net.ipv6.conf.default.forwarding", "1")
+            .With("net.ipv6.conf.default.addr_gen_mode", "1")
+            .With("net.ipv6.icmp.ratelimit", "0")
+            .With("net.ipv4.icmp_msgs_per_sec", "1000000")
+            .With("net.ipv4.icmp_msgs_burst", "1000000"));
+
+    public static Host HostFor(bool ipv6) => ipv6 ? Host6 : Host;
+
     /// <summary>Tells the traffic what the kernel did with a client packet (so answers can follow NAT).</summary>
     public void Observe(FuzzStep step, Outcome outcome)
     {
@@ -77,6 +104,7 @@ public sealed class FuzzTraffic
             iface = InterfaceOf(src);
         }
 
+        bool v6 = _case.Ipv6;
         TransportHeader transport;
         int payload = 0;
         bool corrupt = false;
@@ -94,19 +122,21 @@ public sealed class FuzzTraffic
             case StepKind.StrayAck: transport = Tcp(sport, dport, cnext + 70000, snext + 90000, TcpFlags.Ack); break;
             case StepKind.UdpRequest:
             case StepKind.UdpResponse: payload = 12; transport = new UdpHeader(sport, dport, 20); break;
-            case StepKind.EchoRequest: payload = 8; transport = new IcmpHeader(8, 0, false) { Identifier = flow.ClientPort, SequenceNumber = 1 }; break;
-            default: payload = 8; transport = new IcmpHeader(0, 0, false) { Identifier = flow.ClientPort, SequenceNumber = 1 }; break;
+            case StepKind.EchoRequest: payload = 8; transport = new IcmpHeader(v6 ? (byte)128 : (byte)8, 0, v6) { Identifier = flow.ClientPort, SequenceNumber = 1 }; break;
+            default: payload = 8; transport = new IcmpHeader(v6 ? (byte)129 : (byte)0, 0, v6) { Identifier = flow.ClientPort, SequenceNumber = 1 }; break;
         }
         _seq[step.Flow] = (cnext, snext);
         _number++;
-        var protocol = transport switch { TcpHeader => IpProtocol.Tcp, UdpHeader => IpProtocol.Udp, _ => IpProtocol.Icmp };
-        var header = new IpHeader
-        {
-            Family = Family.IPv4, Source = src, Destination = dst, Protocol = protocol, Ttl = 64,
-            TotalLength = 0, HeaderLength = 20, Id = (uint)(0x1000 + _number), DontFragment = true,
-        };
+        var protocol = transport switch { TcpHeader => IpProtocol.Tcp, UdpHeader => IpProtocol.Udp, _ => v6 ? IpProtocol.Icmpv6 : IpProtocol.Icmp };
+        var header = v6
+            ? new IpHeader { Family = Family.IPv6, Source = src, Destination = dst, Protocol = protocol, Ttl = 64, TotalLength = 0, HeaderLength = 40 }
+            : new IpHeader
+            {
+                Family = Family.IPv4, Source = src, Destination = dst, Protocol = protocol, Ttl = 64,
+                TotalLength = 0, HeaderLength = 20, Id = (uint)(0x1000 + _number), DontFragment = true,
+            };
         var bytes = PacketBuilder.Build(header, transport, new byte[payload]);
-        if (corrupt) bytes[20 + 16] ^= 0x5A;
+        if (corrupt) bytes[(v6 ? 40 : 20) + 16] ^= 0x5A;
         var time = new Timestamp(Start.Nanoseconds + _number * GapNs);
         return PacketDecoder.Decode(bytes, _number, time, iface, PacketDirection.Inbound);
     }
@@ -123,8 +153,16 @@ public sealed class FuzzTraffic
     public static bool IsClientStep(StepKind k) => k is StepKind.Syn or StepKind.Ack or StepKind.ClientData or StepKind.ClientFin
         or StepKind.ClientRst or StepKind.BadChecksum or StepKind.StrayAck or StepKind.UdpRequest or StepKind.EchoRequest;
 
-    private static string InterfaceOf(Address a) => (a.ToUInt32() >> 8) == 0x0A0100 ? "eth1" : "eth0";
+    private static string InterfaceOf(Address a) => a.Family == Family.IPv6
+        ? (((a.Value >> 80) & 0xFFFF) == 1 ? "eth1" : "eth0")
+        : (a.ToUInt32() >> 8) == 0x0A0100 ? "eth1" : "eth0";
 
     public static ImmutableArray<Address> AllAddresses =>
         [.. FuzzGenerators.Clients.Concat(FuzzGenerators.Servers).Append("10.1.0.1").Append("10.0.0.1").Distinct().Select(Address.Parse)];
+
+    /// <summary>Every address of the IPv6 fuzz host's traffic and its own (static neighbours for the oracle).</summary>
+    public static ImmutableArray<Address> AllAddresses6 =>
+        [.. FuzzFamily.V6.Clients.Concat(FuzzFamily.V6.Servers).Append("2001:db8:1::1").Append("2001:db8::1").Distinct().Select(Address.Parse)];
+
+    public static ImmutableArray<Address> AddressesFor(bool ipv6) => ipv6 ? AllAddresses6 : AllAddresses;
 }
