@@ -223,6 +223,7 @@ public sealed class ConntrackTable
         ct.ProtocolStateAfter = e.ProtocolState;
         if (old == TcpConntrackState.Close) return;
         e.Expires = new Timestamp(now.Nanoseconds + ConntrackSettings.Seconds(Settings.TcpTimeouts[(int)TcpConntrackState.Close]).Nanoseconds);
+        if (e.Expires.Nanoseconds < e.ExpiryKey) QueueForExpiry(e); // leaves the table at its new, earlier expiry
     }
 
     /// <summary>The tuple of the reverse direction (ports swapped; ICMP echo request/reply types swapped).</summary>

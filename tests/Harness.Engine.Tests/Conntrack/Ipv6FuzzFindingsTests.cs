@@ -98,6 +98,10 @@ public class Ipv6FuzzFindingsTests
         Assert.Equal("CLOSE", ack[1].Conntrack?.TcpStateAfter);
         Assert.Equal(Harness.Engine.Conntrack.TcpConntrackState.Close, entry.TcpState);
         Assert.Equal(10, entry.SecondsLeft(Timestamp.FromSeconds(2)));
+
+        // Ten seconds later the closed entry has left the table (not at the five days it was queued under before).
+        engine.Process(Wire.Tcp(client, 40001, server, 23, TcpFlags.Syn, "eth0", number: 3, time: 12.5));
+        Assert.DoesNotContain(entry, engine.Conntrack.Entries);
     }
 
     [Fact]
