@@ -26,7 +26,7 @@ public class PropertyTests
         a.Packet.Ip!.Source == b.Packet.Ip!.Source && a.Packet.Ip.Destination == b.Packet.Ip.Destination
         && a.Packet.Ip.Ttl == b.Packet.Ip.Ttl && a.Packet.Raw.Span.SequenceEqual(b.Packet.Raw.Span);
 
-    [Property(MaxTest = 300)]
+    [Property(MaxTest = 300, Replay = "20261122,11")]
     public bool Negating_a_match_flips_it(int matchChoice, int packetChoice)
     {
         var (ip, matches) = Decode.Match(matchChoice);
@@ -45,7 +45,7 @@ public class PropertyTests
         return (a.Verdict == FinalVerdict.Drop) != (b.Verdict == FinalVerdict.Drop);
     }
 
-    [Property(MaxTest = 100)]
+    [Property(MaxTest = 100, Replay = "20261122,13")]
     public bool Non_terminating_rules_never_change_the_verdict(int[] rules, int[] user, int[] packets, int where)
     {
         var baseRules = Decode.Ruleset(rules, user, inputPolicyDrop: true);
@@ -72,7 +72,7 @@ public class PropertyTests
             && RuleTextOf(baseRules, x.First.DecidingRule) == RuleTextOf(changed, x.Second.DecidingRule));
     }
 
-    [Property(MaxTest = 100)]
+    [Property(MaxTest = 100, Replay = "20261122,15")]
     public bool A_rule_no_packet_matches_changes_no_outcome(int[] rules, int[] user, int[] packets, int where)
     {
         var baseRules = Decode.Ruleset(rules, user, inputPolicyDrop: false);
@@ -94,7 +94,7 @@ public class PropertyTests
             && RuleTextOf(baseRules, x.First.DecidingRule) == RuleTextOf(changed, x.Second.DecidingRule));
     }
 
-    [Property(MaxTest = 100)]
+    [Property(MaxTest = 100, Replay = "20261122,17")]
     public bool The_same_case_run_twice_gives_identical_outcomes(int[] rules, int[] user, int[] packets, bool policyDrop)
     {
         var ruleset = Decode.Ruleset(rules, user, policyDrop);
@@ -104,7 +104,7 @@ public class PropertyTests
         return a.SequenceEqual(b);
     }
 
-    [Property(MaxTest = 100)]
+    [Property(MaxTest = 100, Replay = "20261122,19")]
     public bool The_compiled_walk_equals_the_linear_walk(int[] rules, int[] user, int[] packets, bool policyDrop)
     {
         // Long chains so the candidate index is used: repeat the generated rules.

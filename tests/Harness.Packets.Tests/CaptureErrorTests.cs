@@ -219,7 +219,7 @@ public sealed class CaptureErrorTests
         Assert.Equal("broadcast", packet.Link!.PacketType);
     }
 
-    [Property(MaxTest = 300)]
+    [Property(MaxTest = 300, Replay = "20261122,21")]
     public bool TruncatedCapturesGivePacketsOrALocatedError(PositiveInt cutSeed, bool pcapng)
     {
         var whole = pcapng ? Pcapng.Value : Pcap.Value;
@@ -229,7 +229,16 @@ public sealed class CaptureErrorTests
         return (located && packets.All(p => p.Number > 0));
     }
 
-    [Property(MaxTest = 300)]
+    [Fact]
+    public void A_loopback_frame_of_another_address_family_is_not_an_ip_packet_and_says_which_family()
+    {
+        byte[] frame = [7, 0, 0, 0, 0x45, 0, 0, 20];
+        var packet = LinkLayerDecoder.Decode(LinkType.Null, new LinkLayerDecoder.Frame(frame, frame.Length, 1, default, null, PacketDirection.Inbound), CaptureOptions.Default);
+        Assert.Null(packet.Ip);
+        Assert.Equal("loopback address family 7 is neither IPv4 nor IPv6: not an IP packet", packet.DecodeError);
+    }
+
+    [Property(MaxTest = 300, Replay = "20261122,23")]
     public bool BitFlippedCapturesGivePacketsOrALocatedError(PositiveInt positionSeed, byte mask, bool pcapng, PositiveInt secondSeed)
     {
         var bytes = (pcapng ? Pcapng.Value : Pcap.Value).ToArray();
@@ -240,7 +249,7 @@ public sealed class CaptureErrorTests
         return (located && packets.All(p => p.Ip is not null || p.DecodeError is not null || p.Link is not null));
     }
 
-    [Property(MaxTest = 500)]
+    [Property(MaxTest = 500, Replay = "20261122,25")]
     public bool RandomBytesNeverThrowFromTheDecoder(byte[] bytes, bool v6)
     {
         if (bytes.Length > 0) bytes[0] = (byte)((v6 ? 0x60 : 0x40) | (bytes[0] & 0x0F));
@@ -248,7 +257,7 @@ public sealed class CaptureErrorTests
         return (packet.Ip is not null || packet.DecodeError is not null);
     }
 
-    [Property(MaxTest = 300)]
+    [Property(MaxTest = 300, Replay = "20261122,27")]
     public bool DecodedRandomPacketsSerializeWithoutThrowing(byte[] tail, byte protocol, bool v6)
     {
         var header = v6

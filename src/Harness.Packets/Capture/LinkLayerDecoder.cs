@@ -110,7 +110,7 @@ public static class LinkLayerDecoder
         {
             2 => DecodeIp(frame, 4, null, EtherTypeIpv4),
             24 or 28 or 30 => DecodeIp(frame, 4, null, EtherTypeIpv6),
-            _ => Empty(frame),
+            _ => Empty(frame) with { DecodeError = Invariant($"loopback address family {family} is neither IPv4 nor IPv6: not an IP packet") },
         };
     }
 
