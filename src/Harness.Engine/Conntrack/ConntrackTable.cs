@@ -34,16 +34,19 @@ public sealed class ConntrackTable
     private readonly SortedDictionary<long, ConnEntry> byId = [];
 
     /// <summary>
-    /// Confirmed entries by the source of their original tuple (address, port or ICMP id, protocol, zone), oldest first:
-    /// the kernel's nf_nat_bysource hash, which SNAT asks for an earlier mapping of the same source.
+    /// Confirmed entries with a source NAT binding, by the source of their original tuple (address, port or ICMP id,
+    /// protocol, zone), oldest first: the kernel's nf_nat_bysource hash, which SNAT asks for an earlier mapping.
     /// </summary>
     private readonly Dictionary<SourceKey, List<ConnEntry>> bySource = [];
 
-    /// <summary>Confirmed entries by the expiry they had when queued, soonest first (see <see cref="ReapExpired"/>).</summary>
-    private readonly PriorityQueue<ConnEntry, long> byExpiry = new();
+    /// <summary>
+    /// Confirmed entries by the expiry they had when queued, soonest first (see <see cref="ReapExpired"/>): made the
+    /// first time the table is full, kept from then on; a capture that never fills the table never pays for it.
+    /// </summary>
+    private PriorityQueue<ConnEntry, long>? byExpiry;
 
     /// <summary>Confirmed entries in confirmation order, for early drop (see <see cref="MakeRoom"/>); stale slots are skipped.</summary>
-    private readonly Queue<ConnEntry> byConfirmation = new();
+    private Queue<ConnEntry>? byConfirmation;
     private readonly List<Expectation> expectations = [];
     private long nextId = 1;
 
@@ -92,11 +95,11 @@ public sealed class ConntrackTable
     {
         template ??= CtTemplate.Default;
         var now = packet.Time;
-        ReapExpired(now);
+        ReapNowAndThen(now);
         if (template.NoTrack) return CtPacket.Untracked(hook, now);
         var tracker = new PacketTracker(this, packet, hook, template, now);
         var ct = tracker.Run();
-        if (ct.Entry is { IsConfirmed: true } e && e.Expires.Nanoseconds < e.ExpiryKey) QueueForExpiry(e); // a shorter timeout now
+        if (byExpiry is not null && ct.Entry is { IsConfirmed: true } e && e.Expires.Nanoseconds < e.ExpiryKey) QueueForExpiry(e); // a shorter timeout now
         return ct;
     }
 
@@ -223,7 +226,7 @@ public sealed class ConntrackTable
         ct.ProtocolStateAfter = e.ProtocolState;
         if (old == TcpConntrackState.Close) return;
         e.Expires = new Timestamp(now.Nanoseconds + ConntrackSettings.Seconds(Settings.TcpTimeouts[(int)TcpConntrackState.Close]).Nanoseconds);
-        if (e.Expires.Nanoseconds < e.ExpiryKey) QueueForExpiry(e); // leaves the table at its new, earlier expiry
+        if (byExpiry is not null && e.Expires.Nanoseconds < e.ExpiryKey) QueueForExpiry(e); // leaves the table at its new, earlier expiry
     }
 
     /// <summary>The tuple of the reverse direction (ports swapped; ICMP echo request/reply types swapped).</summary>
@@ -287,9 +290,12 @@ public sealed class ConntrackTable
         byTuple[new TupleKey(e.Original, e.Zone)] = (e, CtDirection.Original);
         byTuple[new TupleKey(e.Reply, e.Zone)] = (e, CtDirection.Reply);
         if (!byId.TryAdd(e.Id, e)) return;
-        AddBySource(e);
+        // Only entries with a source NAT binding (null ones included) can be an earlier mapping; NAT never binds a
+        // confirmed entry, so the bit is final here.
+        if ((e.Status & CtStatus.SrcNatDone) != 0) AddBySource(e);
+        if (byExpiry is null) return;
         QueueForExpiry(e);
-        byConfirmation.Enqueue(e);
+        byConfirmation!.Enqueue(e);
     }
 
     private void AddBySource(ConnEntry e)
@@ -321,19 +327,45 @@ public sealed class ConntrackTable
     }
 
     /// <summary>
-    /// Forgets every entry expired at <paramref name="now"/> (the kernel's gc_worker; an expired entry is never found
-    /// again anyway): run before each packet, so the table holds the live connections only. Cheap when nothing is due:
-    /// <see cref="byExpiry"/> is ordered by the expiry each entry had when queued, and an entry whose timeout moved on
-    /// since is queued again with its new expiry when it comes up.
+    /// Once per second of capture time, forgets the entries that have expired (the kernel's gc_worker): an expired entry
+    /// is never found again anyway, so no outcome changes; a long capture's table keeps to its live connections.
+    /// </summary>
+    private void ReapNowAndThen(Timestamp now)
+    {
+        if (lastReap == long.MinValue)
+        {
+            lastReap = now.Nanoseconds;
+            return;
+        }
+        long since = now.Nanoseconds - lastReap;
+        if (since >= 0 && since < ReapInterval) return;
+        lastReap = now.Nanoseconds;
+        ReapExpired(now);
+    }
+
+    private const long ReapInterval = 1_000_000_000;
+    private long lastReap = long.MinValue;
+
+    /// <summary>
+    /// Forgets every entry expired at <paramref name="now"/>. Before the table was ever full: one pass over the table.
+    /// After: through <see cref="byExpiry"/>, ordered by the expiry each entry had when queued; an entry whose timeout
+    /// moved on since is queued again with its new expiry when it comes up, so this is exact and cheap when nothing is due.
     /// </summary>
     internal void ReapExpired(Timestamp now)
     {
-        while (byExpiry.TryPeek(out var e, out long queuedAt) && queuedAt <= now.Nanoseconds)
+        if (byExpiry is null)
         {
-            byExpiry.Dequeue();
-            if (queuedAt != e.ExpiryKey || !IsInTable(e)) continue; // a stale slot
-            if (e.Expires <= now) Remove(e);
-            else QueueForExpiry(e);
+            foreach (var e in byId.Values.Where(e => e.Expires <= now).ToList()) Remove(e);
+        }
+        else
+        {
+            while (byExpiry.TryPeek(out var e, out long queuedAt) && queuedAt <= now.Nanoseconds)
+            {
+                byExpiry.Dequeue();
+                if (queuedAt != e.ExpiryKey || !IsInTable(e)) continue; // a stale slot
+                if (e.Expires <= now) Remove(e);
+                else QueueForExpiry(e);
+            }
         }
         if (expectations.Count > 0) RemoveExpiredExpectations(now);
     }
@@ -343,7 +375,20 @@ public sealed class ConntrackTable
     private void QueueForExpiry(ConnEntry e)
     {
         e.ExpiryKey = e.Expires.Nanoseconds;
-        byExpiry.Enqueue(e, e.ExpiryKey);
+        byExpiry!.Enqueue(e, e.ExpiryKey);
+    }
+
+    /// <summary>The first time the table is full: the expiry and confirmation queues, from the entries in creation order.</summary>
+    private void StartQueues()
+    {
+        if (byExpiry is not null) return;
+        byExpiry = new PriorityQueue<ConnEntry, long>();
+        byConfirmation = new Queue<ConnEntry>();
+        foreach (var e in byId.Values)
+        {
+            QueueForExpiry(e);
+            byConfirmation.Enqueue(e);
+        }
     }
 
     private bool IsInTable(ConnEntry e) => byId.TryGetValue(e.Id, out var held) && ReferenceEquals(held, e);
@@ -356,11 +401,12 @@ public sealed class ConntrackTable
     internal bool MakeRoom(Timestamp now)
     {
         if (Settings.Max <= 0 || byId.Count + 1 <= Settings.Max) return true;
+        StartQueues();
         ReapExpired(now);
         if (byId.Count + 1 <= Settings.Max) return true;
         // The oldest entry not ASSURED: entries in confirmation (= creation) order, skipping for good those that have
         // gone or become ASSURED since (neither comes back).
-        while (byConfirmation.TryPeek(out var victim))
+        while (byConfirmation!.TryPeek(out var victim))
         {
             if (!IsInTable(victim) || victim.IsAssured)
             {
