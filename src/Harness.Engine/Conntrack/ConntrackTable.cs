@@ -302,7 +302,7 @@ public sealed class ConntrackTable
     {
         var key = SourceKey.Of(e.Original, e.Zone);
         if (!bySource.TryGetValue(key, out var list)) bySource[key] = list = [];
-        // Oldest first by creation; an entry inserted again (a NAT binding made after confirmation) keeps its place.
+        // Oldest first by creation (Id), also should an entry be confirmed after one created later.
         int at = list.Count;
         while (at > 0 && list[at - 1].Id > e.Id) at--;
         list.Insert(at, e);

@@ -30,17 +30,15 @@ internal static class Nat
         Bind(table, e, manip, new NatRange(addr, addr, null, null));
     }
 
+    /// <summary>Binds an unconfirmed entry (ConntrackTable never asks for a confirmed one, as nf_nat_setup_info).</summary>
     private static void Bind(ConntrackTable table, ConnEntry e, NatManipType manip, NatRange range)
     {
         var current = ConntrackTable.Invert(e.Reply);
         var chosen = UniqueTuple(table, e, current, range, manip);
         if (chosen != current)
         {
-            bool wasConfirmed = e.IsConfirmed;
-            if (wasConfirmed) table.Remove(e);
             e.Reply = ConntrackTable.Invert(chosen);
             e.Status |= manip == NatManipType.Source ? CtStatus.SrcNat : CtStatus.DstNat;
-            if (wasConfirmed) table.Insert(e);
         }
         e.Status |= manip == NatManipType.Source ? CtStatus.SrcNatDone : CtStatus.DstNatDone;
     }
