@@ -41,6 +41,25 @@ public class HashlimitTests(ITestOutputHelper output)
     // ---- byte mode ----
 
     [Fact]
+    public void A_full_table_drops_a_packet_of_a_new_key_on_the_spot_until_an_entry_expires()
+    {
+        // Two entries at most (the kernel never lets max fall below the size, 8,192 unless given, so both are given):
+        // a third source finds no room (dsthash_alloc_init fails) and hashlimit_mt drops the packet (hotdrop); the rule
+        // and the policy do not count it. Once an idle entry expires there is room.
+        var e = Input("--hashlimit-upto 100/sec --hashlimit-mode srcip --hashlimit-name full --hashlimit-htable-size 2 --hashlimit-htable-max 2 --hashlimit-htable-expire 1000");
+        Assert.True(Matched(e, Udp(1.0, 100, "198.51.100.1")));
+        Assert.True(Matched(e, Udp(1.1, 100, "198.51.100.2")));
+        var third = e.Process(Udp(1.2, 100, "198.51.100.3"))[0];
+        Assert.Equal((Disposition.Dropped, Hook.Input), (third.Disposition, third.DroppedAt));
+        Assert.Null(third.DecidingRule);
+        Assert.StartsWith("hashlimit: table \"full\" is full", third.Reason);
+        Assert.Equal(0UL, e.Counters.Policy(Harness.Net.Family.IPv4, "filter", "INPUT").Packets);
+        Assert.Equal(2UL, e.Counters.Get(Harness.Net.Family.IPv4, "filter", "INPUT", 1).Packets);
+        Assert.True(Matched(e, Udp(1.3, 100, "198.51.100.1"))); // a known key still has its entry
+        Assert.True(Matched(e, Udp(2.25, 100, "198.51.100.3"))); // 198.51.100.2 idle since 1.1 s: expired at 2.1 s
+    }
+
+    [Fact]
     public void Byte_mode_without_burst_admits_one_second_of_credit()
     {
         // 10kb/s: a 1000-byte packet is 63 chunks of 16 bytes; one second of credit pays for 10 of them (10.17)

@@ -65,6 +65,7 @@ public sealed class HashlimitEvaluator : MatchEvaluator
     public override bool Matches(PacketState state)
     {
         bool under = _table.Admit(state);
+        if (state.HotDrop is not null) return false; // the table was full: the packet is dropped where it stands
         return _above ? !under : under;
     }
 
@@ -85,6 +86,14 @@ public sealed class HashlimitEvaluator : MatchEvaluator
         public ulong Burst { get; init; }
         public long IntervalNs { get; init; }
         public Dictionary<Key, Entry> Entries { get; } = new();
+
+        /// <summary>
+        /// The most entries the table holds (cfg.max): --hashlimit-htable-max, else 8 × --hashlimit-htable-size, else
+        /// 8 × 8,192 (the kernel's size on a host with more than 1 GB of memory); never below the size.
+        /// </summary>
+        public int MaxEntries => (int)Math.Min(int.MaxValue, Math.Max(
+            Config.TableMax != 0 ? Config.TableMax : 8UL * (Config.TableSize != 0 ? Config.TableSize : 8192U),
+            Config.TableSize != 0 ? Config.TableSize : 8192U));
 
         public static Table Create(HashlimitMatch m, CompileContext c)
         {
@@ -128,6 +137,18 @@ public sealed class HashlimitEvaluator : MatchEvaluator
             }
         }
 
+        /// <summary>
+        /// Room for one more entry: the kernel counts entries until its collector (every gcinterval) removes the idle
+        /// ones; the model forgets them right at their expiry, so it counts only entries still alive.
+        /// </summary>
+        private bool HasRoom(long now)
+        {
+            int max = MaxEntries;
+            if (Entries.Count < max) return true;
+            foreach (var (k, _) in Entries.Where(x => now - x.Value.SeenNs > ExpireNs).ToList()) Entries.Remove(k);
+            return Entries.Count < max;
+        }
+
         /// <summary>Byte mode's burst as iptables sends it: whole seconds of the rounded rate, rounded up (0: none).</summary>
         private static ulong BurstSeconds(HashlimitMatch m)
         {
@@ -142,7 +163,17 @@ public sealed class HashlimitEvaluator : MatchEvaluator
         {
             var key = KeyOf(state);
             long now = state.Now.Nanoseconds;
-            if (!Entries.TryGetValue(key, out var e) || now - e.SeenNs > ExpireNs)
+            if (!Entries.TryGetValue(key, out var e))
+            {
+                if (!HasRoom(now))
+                {
+                    // dsthash_alloc_init finds the table full; hashlimit_mt then drops the packet (hotdrop).
+                    state.HotDrop = "hashlimit: table \"" + Config.TableName + "\" is full (--hashlimit-htable-max): the match drops the packet";
+                    return false;
+                }
+                Entries[key] = e = NewEntry(now);
+            }
+            else if (now - e.SeenNs > ExpireNs)
                 Entries[key] = e = NewEntry(now);
             else
                 Recalc(e, now);
