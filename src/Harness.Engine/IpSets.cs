@@ -149,6 +149,18 @@ public sealed class IpSets
                         case "counters":
                             counters = true;
                             break;
+                        case "netmask" when w + 1 < words.Count:
+                            // Members are stored as their networks: a different membership, not modelled (a full mask is a no-op).
+                            if (words[++w] != (family == Family.IPv6 ? "128" : "32"))
+                                throw new FormatException($"{Where()}: ipset create option 'netmask {words[w]}' is not supported");
+                            break;
+                        case "hashsize" or "maxelem" or "bucketsize" or "initval" or "markmask" or "size" or "range" when w + 1 < words.Count:
+                            w++; // sizing of the kernel's hash, or a limit only a full set reaches (not modelled: see README)
+                            break;
+                        case "comment" or "skbinfo" or "forceadd":
+                            break;
+                        default:
+                            throw new FormatException($"{Where()}: ipset create option '{words[w]}' is not supported");
                     }
                 }
                 headers[words[1]] = new IpSet(words[1], words[2], family, []) { Timeout = timeout, Counters = counters };

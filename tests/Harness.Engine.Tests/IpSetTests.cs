@@ -53,11 +53,25 @@ public partial class IpSetTests(ITestOutputHelper output)
     [InlineData("create p hash:ip family inet timeout 5\nadd p 192.0.2.1 packets 5 bytes 9", "sets.txt:2", "without counters")]
     [InlineData("create n hash:net family inet\nadd n 192.0.2.0/24 nomatch", "sets.txt:2", "nomatch")]
     [InlineData("create n hash:net family inet\nadd n 192.0.2.0/24 frobnicate 1", "sets.txt:2", "frobnicate")]
+    [InlineData("create n hash:ip family inet hashsize 1024 maxelem 65536 netmask 24", "sets.txt:1", "netmask 24")]
+    [InlineData("create n hash:ip family inet hashsize 1024 frobnicate", "sets.txt:1", "frobnicate")]
     public void Member_options_the_set_was_not_created_for_are_refused(string text, string where, string why)
     {
         var e = Assert.Throws<FormatException>(() => IpSets.Parse(text, "sets.txt"));
         Assert.Contains(where, e.Message);
         Assert.Contains(why, e.Message);
+    }
+
+    [Fact]
+    public void Create_options_without_effect_on_membership_are_read()
+    {
+        var sets = IpSets.Parse("""
+            create a hash:ip family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0x1234abcd netmask 32 comment
+            add a 192.0.2.1
+            create p bitmap:port range 0-1024
+            add p 22
+            """, "sets.txt");
+        Assert.Equal(["a", "p"], sets.Sets.Keys.Order());
     }
 
     // ---- timeouts ----
