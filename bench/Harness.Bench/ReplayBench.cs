@@ -36,6 +36,14 @@ public static class ReplayBench
         Harness.Engine.Engine Make(Ruleset rules, EngineOptions? o = null) => Harness.Engine.Engine.Create(rules, null, host, o ?? EngineOptions.Default);
         Measure("warm-up", path, () => Make(firewall), limit: 50_000);
         double decode = Math.Max(Measure("read+decode", path, null), Measure("read+decode", path, null));
+        if (args.Contains("--quick"))
+        {
+            // Only (a), three times: for A/B comparisons of one change.
+            double best = 0;
+            for (int i = 0; i < 3; i++) best = Math.Max(best, Measure("(a) firewall", path, () => Make(firewall)));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"(a) best {best:N0}/s, (a)/decode = {best / decode:F2}"));
+            return 0;
+        }
         if (args.Contains("--empty")) Measure("no ruleset (stack + conntrack)", path, () => Harness.Engine.Engine.Create(null, null, host, new EngineOptions(RebuildBytes: false)));
         // Best of two runs each: the machine may be shared, and the first run of a path pays for tiered JIT.
         double a = Math.Max(Measure("(a) firewall", path, () => Make(firewall)), Measure("(a) firewall", path, () => Make(firewall)));

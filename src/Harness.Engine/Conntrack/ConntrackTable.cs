@@ -31,7 +31,8 @@ namespace Harness.Engine.Conntrack;
 public sealed class ConntrackTable
 {
     private readonly Dictionary<TupleKey, (ConnEntry Entry, CtDirection Direction)> byTuple = new(TupleKeyComparer.Instance);
-    private readonly SortedDictionary<long, ConnEntry> byId = [];
+    /// <summary>Confirmed entries by <see cref="ConnEntry.Id"/>; unordered (a hash is cheap to scan), sorted where order shows.</summary>
+    private readonly Dictionary<long, ConnEntry> byId = [];
 
     /// <summary>
     /// Confirmed entries with a source NAT binding, by the source of their original tuple (address, port or ICMP id,
@@ -63,10 +64,10 @@ public sealed class ConntrackTable
     public uint NatSeed { get; }
 
     /// <summary>Confirmed entries, oldest first (including ones expired but not yet reaped; see <see cref="LiveEntries"/>).</summary>
-    public IEnumerable<ConnEntry> Entries => byId.Values;
+    public IEnumerable<ConnEntry> Entries => byId.Values.OrderBy(e => e.Id);
 
     /// <summary>Confirmed entries still alive at <paramref name="now"/>, oldest first.</summary>
-    public IEnumerable<ConnEntry> LiveEntries(Timestamp now) => byId.Values.Where(e => e.Expires > now);
+    public IEnumerable<ConnEntry> LiveEntries(Timestamp now) => Entries.Where(e => e.Expires > now);
 
     /// <summary>Number of confirmed entries alive at <paramref name="now"/>.</summary>
     public int CountAt(Timestamp now) => byId.Values.Count(e => e.Expires > now);
@@ -355,7 +356,11 @@ public sealed class ConntrackTable
     {
         if (byExpiry is null)
         {
-            foreach (var e in byId.Values.Where(e => e.Expires <= now).ToList()) Remove(e);
+            List<ConnEntry>? expired = null;
+            foreach (var e in byId.Values)
+                if (e.Expires <= now) (expired ??= []).Add(e);
+            if (expired is not null)
+                foreach (var e in expired) Remove(e);
         }
         else
         {
@@ -384,7 +389,7 @@ public sealed class ConntrackTable
         if (byExpiry is not null) return;
         byExpiry = new PriorityQueue<ConnEntry, long>();
         byConfirmation = new Queue<ConnEntry>();
-        foreach (var e in byId.Values)
+        foreach (var e in Entries)
         {
             QueueForExpiry(e);
             byConfirmation.Enqueue(e);
