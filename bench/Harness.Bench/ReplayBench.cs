@@ -41,7 +41,10 @@ public static class ReplayBench
             // Only (a), three times: for A/B comparisons of one change.
             double best = 0;
             for (int i = 0; i < 3; i++) best = Math.Max(best, Measure("(a) firewall", path, () => Make(firewall)));
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"(a) best {best:N0}/s, (a)/decode = {best / decode:F2}"));
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            long read = CaptureReader.Read(path).Take(100_000).LongCount();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"(a) best {best:N0}/s, (a)/decode = {best / decode:F2}; read+decode allocates {(GC.GetAllocatedBytesForCurrentThread() - before) / read:N0} B/packet"));
             return 0;
         }
         if (args.Contains("--empty")) Measure("no ruleset (stack + conntrack)", path, () => Harness.Engine.Engine.Create(null, null, host, new EngineOptions(RebuildBytes: false)));

@@ -13,10 +13,14 @@ public sealed partial class Engine
     /// The conntrack step of PREROUTING and OUTPUT (priority -200). A packet coming back in through lo keeps the
     /// entry it got on the way out, as the kernel keeps skb->_nfct. Returns a drop reason when conntrack dropped it.
     /// </summary>
+    private readonly CtPacket _ctScratch = CtPacket.Untracked(Hook.Prerouting, default);
+
     private string? TrackConnection(PacketState s)
     {
         if (s.Conntrack is not null) return null;
-        var ct = _runtime.Conntrack.Process(s.Packet, s.Hook, s.RawTemplateIgnored ? null : s.Template);
+        // The captured packet's CtPacket is one object reused from packet to packet (an outcome keeps only its view).
+        var reuse = s.IsGeneratedPacket ? null : _ctScratch;
+        var ct = _runtime.Conntrack.Process(s.Packet, s.Hook, s.RawTemplateIgnored ? null : s.Template, reuse);
         s.Conntrack = ct;
         return ct.DropReason;
     }

@@ -143,7 +143,7 @@ public sealed partial class Engine
                 : reason,
             DroppedAt = verdict == FinalVerdict.Accept ? null : droppedAt,
             Packet = packet,
-            Path = ImmutableCollectionsMarshal.AsImmutableArray(s.Path.ToArray()),
+            Path = _paths.Intern(s.Path),
             Conntrack = ConntrackView(s),
             Log = s.Log is null ? ImmutableArray<string>.Empty : ImmutableCollectionsMarshal.AsImmutableArray(s.Log.ToArray()),
             Mark = s.Mark,

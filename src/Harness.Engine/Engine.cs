@@ -26,6 +26,9 @@ public sealed partial class Engine
     /// </summary>
     private readonly List<PathStep> _pathBuffer = new(32);
 
+    /// <summary>One shared array per distinct path for the outcomes (see <see cref="PathInterner"/>).</summary>
+    private readonly PathInterner _paths = new();
+
     /// <summary>The state of the captured packet being processed (see <see cref="PacketState.Reset"/>).</summary>
     private readonly PacketState _state;
 

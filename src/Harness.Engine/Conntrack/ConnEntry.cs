@@ -133,5 +133,8 @@ public sealed class ConnEntry
 
     internal CtTuple ReplyView => _replyView ??= Reply.ToCtTuple();
 
+    /// <summary>The outcome view the last packet of this connection got (see <see cref="CtPacket.ToView"/>).</summary>
+    internal ConntrackView? LastView;
+
     public override string ToString() => $"#{Id} {Original} / {Reply}";
 }

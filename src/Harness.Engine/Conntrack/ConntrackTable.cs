@@ -92,13 +92,19 @@ public sealed class ConntrackTable
     /// The conntrack step (priority -200) of PREROUTING or OUTPUT: find or create the entry, run the protocol tracker,
     /// classify. <paramref name="template"/> is what the raw table decided (NOTRACK, zone, helper).
     /// </summary>
-    public CtPacket Process(Packet packet, Hook hook, CtTemplate? template = null)
+    public CtPacket Process(Packet packet, Hook hook, CtTemplate? template = null) => Process(packet, hook, template, null);
+
+    /// <summary>
+    /// <see cref="Process(Packet, Hook, CtTemplate?)"/> filling <paramref name="reuse"/> for a packet of a known connection
+    /// instead of making a new object: for a caller that keeps no packet's CtPacket past the packet.
+    /// </summary>
+    internal CtPacket Process(Packet packet, Hook hook, CtTemplate? template, CtPacket? reuse)
     {
         template ??= CtTemplate.Default;
         var now = packet.Time;
         ReapNowAndThen(now);
         if (template.NoTrack) return CtPacket.Untracked(hook, now);
-        var tracker = new PacketTracker(this, packet, hook, template, now);
+        var tracker = new PacketTracker(this, packet, hook, template, now, reuse);
         var ct = tracker.Run();
         if (byExpiry is not null && ct.Entry is { IsConfirmed: true } e && e.Expires.Nanoseconds < e.ExpiryKey) QueueForExpiry(e); // a shorter timeout now
         return ct;
@@ -442,7 +448,32 @@ public sealed class ConntrackTable
         return hit;
     }
 
-    private readonly record struct TupleKey(ConnTuple Tuple, ushort Zone);
+    /// <summary>
+    /// The hash key of one direction of a connection: the tuple's fields packed into 48 bytes (a <see cref="ConnTuple"/>
+    /// takes 96 with its padding), since the table holds two keys per connection.
+    /// </summary>
+    private readonly struct TupleKey
+    {
+        public TupleKey(ConnTuple tuple, ushort zone)
+        {
+            Source = tuple.Source.Value;
+            Destination = tuple.Destination.Value;
+            SourcePort = tuple.SourcePort;
+            DestinationPort = tuple.DestinationPort;
+            Protocol = tuple.Protocol;
+            // Family values are 4 and 6: their low three bits tell them apart.
+            Families = (byte)(((int)tuple.Family & 7) | (((int)tuple.Source.Family & 3) << 3) | (((int)tuple.Destination.Family & 3) << 5));
+            Zone = zone;
+        }
+
+        public readonly UInt128 Source;
+        public readonly UInt128 Destination;
+        public readonly ushort SourcePort;
+        public readonly ushort DestinationPort;
+        public readonly byte Protocol;
+        public readonly byte Families;
+        public readonly ushort Zone;
+    }
 
     private readonly record struct SourceKey(Net.Address Source, ushort Port, byte Protocol, ushort Zone)
     {
@@ -455,19 +486,16 @@ public sealed class ConntrackTable
         public static readonly TupleKeyComparer Instance = new();
 
         public bool Equals(TupleKey a, TupleKey b) =>
-            a.Tuple.Source.Value == b.Tuple.Source.Value && a.Tuple.Destination.Value == b.Tuple.Destination.Value
-            && a.Tuple.SourcePort == b.Tuple.SourcePort && a.Tuple.DestinationPort == b.Tuple.DestinationPort
-            && a.Tuple.Protocol == b.Tuple.Protocol && a.Zone == b.Zone && a.Tuple.Family == b.Tuple.Family
-            && a.Tuple.Source.Family == b.Tuple.Source.Family && a.Tuple.Destination.Family == b.Tuple.Destination.Family;
+            a.Source == b.Source && a.Destination == b.Destination && a.SourcePort == b.SourcePort
+            && a.DestinationPort == b.DestinationPort && a.Protocol == b.Protocol && a.Zone == b.Zone && a.Families == b.Families;
 
         public int GetHashCode(TupleKey k)
         {
-            var t = k.Tuple;
-            ulong s = (ulong)t.Source.Value ^ (ulong)(t.Source.Value >> 64);
-            ulong d = (ulong)t.Destination.Value ^ (ulong)(t.Destination.Value >> 64);
+            ulong s = (ulong)k.Source ^ (ulong)(k.Source >> 64);
+            ulong d = (ulong)k.Destination ^ (ulong)(k.Destination >> 64);
             ulong h = s * 0x9E3779B97F4A7C15UL;
             h ^= d + 0x632BE59BD9B4E019UL + (h << 6) + (h >> 2);
-            h ^= ((ulong)t.SourcePort << 32 | (ulong)t.DestinationPort << 16 | (ulong)t.Protocol << 8 | (uint)t.Family) * 0xC2B2AE3D27D4EB4FUL;
+            h ^= ((ulong)k.SourcePort << 32 | (ulong)k.DestinationPort << 16 | (ulong)k.Protocol << 8 | (uint)(k.Families & 7)) * 0xC2B2AE3D27D4EB4FUL;
             h ^= k.Zone;
             return (int)(h ^ (h >> 32));
         }

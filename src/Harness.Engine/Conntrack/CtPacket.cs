@@ -16,6 +16,29 @@ public sealed class CtPacket
         Entry = entry;
     }
 
+    /// <summary>Makes this object what <c>new CtPacket(state, direction, entry)</c> would be (see <see cref="PacketTracker"/>).</summary>
+    internal CtPacket Reinitialize(CtState state, CtDirection direction, ConnEntry? entry)
+    {
+        State = state;
+        Direction = direction;
+        Entry = entry;
+        IsNewEntry = false;
+        IsIcmpError = false;
+        IsGeneratedReply = false;
+        Killed = false;
+        InvalidReason = null;
+        DropReason = null;
+        TcpStateBefore = default;
+        TcpStateAfter = default;
+        ProtocolStateBefore = null;
+        ProtocolStateAfter = null;
+        EntryStateBefore = null;
+        Hook = default;
+        Time = default;
+        natApplied = null;
+        return this;
+    }
+
     /// <summary>The state --ctstate / --state match against.</summary>
     public CtState State { get; internal set; }
 
@@ -85,9 +108,19 @@ public sealed class CtPacket
             _ => string.Join("; ", natApplied),
         };
         if (Entry is null) return new ConntrackView(CtNames.Of(State), null, null, null, null, nat, EntryStateBefore, null);
-        return new ConntrackView(CtNames.Of(State), ProtocolStateBefore, ProtocolStateAfter ?? Entry.ProtocolState,
-            Entry.OriginalView, Entry.ReplyView, nat, EntryStateBefore, EntryStateAfter);
+        var seen = CtNames.Of(State);
+        var after = ProtocolStateAfter ?? Entry.ProtocolState;
+        var entryAfter = EntryStateAfter;
+        // Most packets of a connection see the same view as the one before: the outcomes share it (it is immutable).
+        if (Entry.LastView is { } last && Same(last, seen, ProtocolStateBefore, after, Entry.OriginalView, Entry.ReplyView, nat, EntryStateBefore, entryAfter))
+            return last;
+        return Entry.LastView = new ConntrackView(seen, ProtocolStateBefore, after, Entry.OriginalView, Entry.ReplyView, nat, EntryStateBefore, entryAfter);
     }
+
+    private static bool Same(ConntrackView v, string seen, string? before, string? after, CtTuple original, CtTuple reply, string? nat,
+        string? entryBefore, string? entryAfter) =>
+        v.StateSeen == seen && v.TcpStateBefore == before && v.TcpStateAfter == after && ReferenceEquals(v.Original, original)
+        && ReferenceEquals(v.Reply, reply) && v.Nat == nat && v.StateBefore == entryBefore && v.StateAfter == entryAfter;
 
     /// <summary>An untracked packet (NOTRACK in raw).</summary>
     internal static CtPacket Untracked(Hook hook, Timestamp now) =>

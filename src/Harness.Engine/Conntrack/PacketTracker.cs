@@ -7,7 +7,9 @@ namespace Harness.Engine.Conntrack;
 /// nf_conntrack_in for one packet: ICMP errors to RELATED, tuple, lookup or creation (with expectations and the
 /// table limit), the protocol tracker, SEEN_REPLY and accounting. A struct: one per packet, on the stack.
 /// </summary>
-internal readonly struct PacketTracker(ConntrackTable table, Packet packet, Hook hook, CtTemplate template, Timestamp now)
+/// <param name="reuse">An object to fill for a packet of a known connection instead of a new one (the engine's, for its
+/// captured packets: nothing keeps a packet's CtPacket past the packet), or null.</param>
+internal readonly struct PacketTracker(ConntrackTable table, Packet packet, Hook hook, CtTemplate template, Timestamp now, CtPacket? reuse = null)
 {
     private ConntrackSettings Settings => table.Settings;
 
@@ -67,13 +69,12 @@ internal readonly struct PacketTracker(ConntrackTable table, Packet packet, Hook
             var state = dir == CtDirection.Reply || entry.SeenReply ? CtState.Established
                 : (entry.Status & CtStatus.Expected) != 0 ? CtState.Related
                 : CtState.New;
-            var found = new CtPacket(state, dir, entry)
-            {
-                Hook = hook, Time = now,
-                TcpStateBefore = entry.TcpState,
-                ProtocolStateBefore = entry.ProtocolState,
-                EntryStateBefore = entry.SeenReply ? "ESTABLISHED" : "NEW",
-            };
+            var found = reuse?.Reinitialize(state, dir, entry) ?? new CtPacket(state, dir, entry);
+            found.Hook = hook;
+            found.Time = now;
+            found.TcpStateBefore = entry.TcpState;
+            found.ProtocolStateBefore = entry.ProtocolState;
+            found.EntryStateBefore = entry.SeenReply ? "ESTABLISHED" : "NEW";
             return (found, found);
         }
         if (!table.MakeRoom(now))
