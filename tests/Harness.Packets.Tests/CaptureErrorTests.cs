@@ -198,13 +198,23 @@ public sealed class CaptureErrorTests
     [InlineData("5500001400004000400600000a0000010a000002", "IP version 5")]
     [InlineData("4300001400004000400600000a0000010a000002", "IPv4 header length 12")]
     [InlineData("4500ffff00004000400600000a0000010a000002", "IPv4 total length 65535 exceeds")]
-    [InlineData("4500002800004000400600000a0000010a0000020001005000000001000000002002ffff00000000", "TCP data offset 8 is less than 20")]
-    [InlineData("6000000000023a40" + "20010db8000000000000000000000001" + "20010db8000000000000000000000002" + "8000", "ICMPv6 header truncated")]
     public void UndecodableFramesBecomeDecodeErrors(string hex, string reason)
     {
         var packet = PacketDecoder.Decode(Convert.FromHexString(hex), 1, default);
         Assert.NotNull(packet.DecodeError);
         Assert.Contains(reason, packet.DecodeError);
+    }
+
+    /// <summary>A short or inconsistent transport header behind a sound IP header reaches netfilter: not a decode error.</summary>
+    [Theory]
+    [InlineData("4500002800004000400600000a0000010a0000020001005000000001000000002002ffff00000000", "TCP data offset 8 is less than 20")]
+    [InlineData("6000000000023a40" + "20010db8000000000000000000000001" + "20010db8000000000000000000000002" + "8000", "ICMPv6 header truncated")]
+    public void ShortTransportHeadersBecomeTransportErrors(string hex, string reason)
+    {
+        var packet = PacketDecoder.Decode(Convert.FromHexString(hex), 1, default);
+        Assert.Null(packet.DecodeError);
+        Assert.NotNull(packet.Ip);
+        Assert.Contains(reason, packet.TransportError);
     }
 
     [Fact]

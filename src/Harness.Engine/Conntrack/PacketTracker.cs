@@ -18,6 +18,7 @@ internal readonly struct PacketTracker(ConntrackTable table, Packet packet, Hook
         if (packet.Ip is not { } ip) return Invalid("no IP header" + (packet.DecodeError is { } e ? ": " + e : ""));
         if (packet.DecodeError is { } err) return Invalid("undecodable packet: " + err);
         if (ip.IsLaterFragment) return Invalid("non-first fragment that reassembly passed on (no transport header to track)");
+        if (packet.TransportError is { } bad) return Invalid(MalformedReason(ip, bad));
 
         if (packet.Transport is IcmpHeader icmp)
         {
@@ -59,6 +60,29 @@ internal readonly struct PacketTracker(ConntrackTable table, Packet packet, Hook
     }
 
     private CtPacket Invalid(string reason) => CtPacket.Invalid(reason, hook, now);
+
+    /// <summary>
+    /// Why nf_conntrack_in finds a packet with a short or inconsistent transport header invalid (no entry is made or
+    /// updated): fewer than 4 bytes give no tuple (ports); the ICMP trackers' error check wants 8 bytes ("short
+    /// packet"); udp_error and sctp_error their fixed header ("short packet"); tcp_packet its 20 bytes (it returns
+    /// without a log line), then tcp_error a data offset within 20..segment ("truncated packet").
+    /// </summary>
+    private string MalformedReason(IpHeader ip, string error)
+    {
+        int have = packet.TransportBytes().Length;
+        string detail = " (" + error + ")";
+        bool icmp = ip.Protocol == IpProtocol.Icmp && ip.Family == Family.IPv4 || ip.Protocol == IpProtocol.Icmpv6 && ip.Family == Family.IPv6;
+        if (icmp) return (ip.Family == Family.IPv4 ? "icmp" : "icmpv6") + ": short packet" + detail;
+        if (have < 4) return "no tuple: fewer than 4 bytes of ports" + detail;
+        return ip.Protocol switch
+        {
+            IpProtocol.Tcp when packet.Transport is TcpHeader => "tcp: truncated packet" + detail,
+            IpProtocol.Tcp => "tcp: no complete TCP header" + detail,
+            IpProtocol.Udp => "udp: short packet" + detail,
+            IpProtocol.Sctp => "sctp: short packet" + detail,
+            _ => "malformed transport header" + detail,
+        };
+    }
 
     /// <summary>Finds the entry (or makes a new unconfirmed one) and classifies the packet before tracking.</summary>
     private (CtPacket? Ct, CtPacket Failure) Resolve(ConnTuple tuple)

@@ -64,10 +64,23 @@ public sealed class HashlimitEvaluator : MatchEvaluator
 
     public override bool Matches(PacketState state)
     {
+        if (PortsMissing(state))
+        {
+            // hashlimit_init_dst cannot read the ports it hashes: hotdrop.
+            state.HotDrop = TransportFields.HotDropReason("hashlimit", state);
+            return false;
+        }
         bool under = _table.Admit(state);
         if (state.HotDrop is not null) return false; // the table was full: the packet is dropped where it stands
         return _above ? !under : under;
     }
+
+    /// <summary>A port mode on a packet whose ports-carrying header ends before its 4 port bytes.</summary>
+    private bool PortsMissing(PacketState state) =>
+        (_table.Config.Modes & (HashlimitModes.SourcePort | HashlimitModes.DestinationPort)) != 0
+        && !state.Ip.IsLaterFragment && TransportFields.IsShort(state)
+        && state.Ip.Protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Sctp or IpProtocol.UdpLite
+        && TransportFields.U16(state, 2) is null;
 
     private enum Kind { Packets, Bytes, RatePackets, RateBytes }
 
@@ -257,6 +270,7 @@ public sealed class HashlimitEvaluator : MatchEvaluator
                     TcpHeader t => (t.SourcePort, t.DestinationPort),
                     UdpHeader u => (u.SourcePort, u.DestinationPort),
                     SctpHeader s => (s.SourcePort, s.DestinationPort),
+                    null when TransportFields.IsShort(state) => (TransportFields.U16(state, 0) ?? 0, TransportFields.U16(state, 2) ?? 0),
                     _ => ((ushort)0, (ushort)0),
                 };
                 if ((modes & HashlimitModes.SourcePort) == 0) sp = 0;

@@ -26,6 +26,15 @@ public sealed class MultiportEvaluator(MultiportDirection direction, Negatable<I
             case TcpHeader t: (src, dst) = (t.SourcePort, t.DestinationPort); break;
             case UdpHeader u: (src, dst) = (u.SourcePort, u.DestinationPort); break;
             case SctpHeader s: (src, dst) = (s.SourcePort, s.DestinationPort); break;
+            case null when TransportFields.IsShort(state):
+                // xt_multiport reads only the 4 port bytes: a shorter header drops the packet (hotdrop).
+                if (TransportFields.U16(state, 0) is not { } sp || TransportFields.U16(state, 2) is not { } dp)
+                {
+                    state.HotDrop = TransportFields.HotDropReason("multiport", state);
+                    return false;
+                }
+                (src, dst) = (sp, dp);
+                break;
             default: return false;
         }
         bool hit = false;

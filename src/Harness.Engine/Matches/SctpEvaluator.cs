@@ -45,7 +45,14 @@ public sealed class SctpEvaluator : MatchEvaluator
 
     public override bool Matches(PacketState state)
     {
-        if (state.Ip.IsLaterFragment || state.Packet.Transport is not SctpHeader sctp) return false;
+        if (state.Ip.IsLaterFragment) return false;
+        if (state.Packet.Transport is not SctpHeader sctp)
+        {
+            // xt_sctp wants the 12-byte common header, else hotdrop (iptables-nft keeps -m sctp as the xt match).
+            if (TransportFields.IsShort(state) && state.Ip.Protocol == IpProtocol.Sctp)
+                state.HotDrop = TransportFields.HotDropReason("sctp", state);
+            return false;
+        }
         if (_m.SourcePorts is { } s && !s.Apply(s.Value.Contains(sctp.SourcePort))) return false;
         if (_m.DestinationPorts is { } d && !d.Apply(d.Value.Contains(sctp.DestinationPort))) return false;
         if (_testChunks)

@@ -51,8 +51,9 @@ public static class LogFormatter
             }
             sb.Append(' ');
         }
-        if (packet.Ip is { } ip)
-            AppendIp(sb, ip, packet.Transport, tcpSequence, tcpOptions, ipOptions);
+        // nf_log_syslog stops after a TCP/UDP/ICMPv6 header it cannot read whole (and after "OPT (TRUNCATED)"): no UID=, MARK=.
+        if (packet.Ip is { } ip && !AppendIp(sb, ip, packet.Transport, tcpSequence, tcpOptions, ipOptions, packet.TransportError is not null))
+            return sb.ToString();
         if (owner is not null) sb.Append(CultureInfo.InvariantCulture, $"UID={owner.Uid} GID={owner.Gid} ");
         if (mark != 0) sb.Append(CultureInfo.InvariantCulture, $"MARK=0x{mark:x} ");
         return sb.ToString();
@@ -70,7 +71,8 @@ public static class LogFormatter
         }
     }
 
-    private static void AppendIp(StringBuilder sb, IpHeader ip, TransportHeader? transport, bool tcpSequence, bool tcpOptions, bool ipOptions)
+    /// <summary>Appends the IP and transport fields; false where the kernel's dump returns early (the line ends there).</summary>
+    private static bool AppendIp(StringBuilder sb, IpHeader ip, TransportHeader? transport, bool tcpSequence, bool tcpOptions, bool ipOptions, bool shortHeader = false)
     {
         var inv = CultureInfo.InvariantCulture;
         if (ip.Family == Family.IPv4)
@@ -81,7 +83,7 @@ public static class LogFormatter
             if (ip.MoreFragments) sb.Append("MF ");
             if (ip.FragmentOffset != 0) sb.Append(inv, $"FRAG:{ip.FragmentOffset / 8} ");
             if (ipOptions && ip.Options.Length > 0) sb.Append("OPT (").Append(Convert.ToHexString(ip.Options.Span)).Append(") ");
-            if (ip.IsLaterFragment) { sb.Append(inv, $"PROTO={Name(ip.Protocol, false)} "); return; }
+            if (ip.IsLaterFragment) { sb.Append(inv, $"PROTO={Name(ip.Protocol, false)} "); return true; }
         }
         else
         {
@@ -91,8 +93,15 @@ public static class LogFormatter
                 sb.Append(inv, $"FRAG:{ip.FragmentOffset} ");
                 if (ip.MoreFragments) sb.Append("INCOMPLETE ");
                 sb.Append(inv, $"ID:{ip.Id:x8} ");
-                if (ip.IsLaterFragment) return;
+                if (ip.IsLaterFragment) return true;
             }
+        }
+        if (transport is null && shortHeader && ShortHeaderName(ip) is { } name)
+        {
+            // A transport header shorter than its fixed part: "INCOMPLETE [bytes after the IP header]"; the ICMP (v4)
+            // dump goes on to UID/MARK, the others end the line.
+            sb.Append(inv, $"PROTO={name} INCOMPLETE [{ip.TotalLength - ip.HeaderLength} bytes] ");
+            return name == "ICMP";
         }
         switch (transport)
         {
@@ -111,6 +120,11 @@ public static class LogFormatter
                 if ((t.Flags & TcpFlags.Syn) != 0) sb.Append("SYN ");
                 if ((t.Flags & TcpFlags.Fin) != 0) sb.Append("FIN ");
                 sb.Append(inv, $"URGP={t.UrgentPointer} ");
+                if (tcpOptions && t.HeaderLength > 20 && t.HeaderLength > ip.TotalLength - ip.HeaderLength)
+                {
+                    sb.Append("OPT (TRUNCATED)"); // the data offset runs past the segment: the options cannot be read
+                    return false;
+                }
                 if (tcpOptions && t.Options.Length > 0) sb.Append("OPT (").Append(Convert.ToHexString(t.Options.Span)).Append(") ");
                 break;
             case UdpHeader u:
@@ -134,7 +148,19 @@ public static class LogFormatter
                 sb.Append(inv, $"PROTO={Name(ip.Protocol, ip.Family == Family.IPv6)} ");
                 break;
         }
+        return true;
     }
+
+    /// <summary>The protocols whose short header nf_log_syslog reports as INCOMPLETE, by their LOG name.</summary>
+    private static string? ShortHeaderName(IpHeader ip) => ip.Protocol switch
+    {
+        IpProtocol.Tcp => "TCP",
+        IpProtocol.Udp => "UDP",
+        IpProtocol.UdpLite => "UDPLITE",
+        IpProtocol.Icmp when ip.Family == Family.IPv4 => "ICMP",
+        IpProtocol.Icmpv6 when ip.Family == Family.IPv6 => "ICMPv6",
+        _ => null,
+    };
 
     private static bool IsEcho(IcmpHeader i) => i.IsV6 ? i.Type is 128 or 129 : i.Type is 0 or 8;
 

@@ -36,11 +36,29 @@ public sealed class RejectEvaluator(RejectWith with) : TargetEvaluator
     private static bool ChecksumHolds(PacketState state)
     {
         var original = state.Original;
-        if (state.LocallyGenerated || original.Transport is not { ChecksumValid: false } transport) return true;
+        if (state.LocallyGenerated) return true;
+        if (original.Transport is null && original.TransportError is not null) return ShortSegmentChecksumHolds(original);
+        if (original.Transport is not { ChecksumValid: false } transport) return true;
         return transport switch
         {
             TcpHeader or IcmpHeader => false,
             UdpHeader => UdpChecksumField(original) == 0,
+            _ => true,
+        };
+    }
+
+    /// <summary>
+    /// A segment shorter than its fixed header: nf_ip_checksum / nf_ip6_checksum still sum what there is (with the
+    /// pseudo-header for TCP, UDP and ICMPv6); a UDP segment too short to hold its checksum field is checked too.
+    /// </summary>
+    private static bool ShortSegmentChecksumHolds(Harness.Packets.Packet p)
+    {
+        var ip = p.Ip!;
+        var segment = p.TransportBytes();
+        return ip.Protocol switch
+        {
+            IpProtocol.Icmp when ip.Family == Family.IPv4 => InternetChecksum.Compute(segment) == 0,
+            IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmpv6 => InternetChecksum.Transport(ip.Source, ip.Destination, ip.Protocol, segment) == 0,
             _ => true,
         };
     }

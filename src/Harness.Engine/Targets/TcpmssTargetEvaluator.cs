@@ -10,7 +10,8 @@ namespace Harness.Engine.Targets;
 /// -j TCPMSS (xt_TCPMSS) on SYN segments: lowers an MSS option above the new value (--set-mss N, or the egress
 /// interface's MTU minus 40 / 60 bytes of headers with --clamp-mss-to-pmtu), the TCP checksum updated incrementally;
 /// a SYN without an MSS option gets one (the smaller of the new value and the protocol default 536 / 1220), growing
-/// the header by 4 bytes. Other segments are left alone. Continues.
+/// the header by 4 bytes. Other segments are left alone. Continues; a segment with a short or inconsistent header
+/// is dropped.
 /// </summary>
 public sealed class TcpmssTargetEvaluator(TcpmssTarget t) : TargetEvaluator
 {
@@ -18,6 +19,10 @@ public sealed class TcpmssTargetEvaluator(TcpmssTarget t) : TargetEvaluator
 
     public override TargetVerdict Execute(PacketState state)
     {
+        // tcpmss_mangle_packet refuses (NF_DROP) a segment shorter than 20 bytes or whose data offset is below 20 or
+        // past its end, whatever its flags.
+        if (!state.Ip.IsLaterFragment && state.Ip.Protocol == IpProtocol.Tcp && state.Packet.TransportError is not null)
+            return TargetVerdict.Drop;
         if (state.Packet.Transport is not TcpHeader tcp || (tcp.Flags & Harness.Net.TcpFlags.Syn) == 0 || state.Ip.IsLaterFragment)
             return TargetVerdict.Continue;
         bool v6 = state.Family == Family.IPv6;

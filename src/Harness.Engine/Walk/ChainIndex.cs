@@ -33,14 +33,16 @@ public sealed class ChainIndex
     /// <summary>How many distinct keys the index holds.</summary>
     public int KeyCount => _byNumber?.Count ?? _byName?.Count ?? 0;
 
-    /// <summary>Rule positions (0-based, ascending) that may match the packet.</summary>
-    public int[] Candidates(PacketState state)
+    /// <summary>Rule positions (0-based, ascending) that may match the packet; null: every rule.</summary>
+    public int[]? Candidates(PacketState state)
     {
         switch (_kind)
         {
             case IndexKind.Destination:
                 return _byNumber!.TryGetValue(state.Ip.Destination.Value, out var d) ? d : _unkeyed;
             case IndexKind.DestinationPort:
+                // A short transport header: rules keyed by a port may still read it or drop the packet; walk them all.
+                if (state.Packet.TransportError is not null) return null;
                 var key = PortKey(state.Packet);
                 return key is { } k && _byNumber!.TryGetValue(k, out var p) ? p : _unkeyed;
             case IndexKind.Protocol:

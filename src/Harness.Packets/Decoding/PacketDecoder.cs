@@ -7,7 +7,8 @@ namespace Harness.Packets;
 
 /// <summary>
 /// Decodes network-layer bytes (an IPv4 or IPv6 packet, no link header) into a <see cref="Packet"/>. Never throws on
-/// bad bytes: what the kernel would refuse becomes <see cref="Packet.DecodeError"/>.
+/// bad bytes: what the kernel would refuse becomes <see cref="Packet.DecodeError"/>; a short or inconsistent transport header
+/// behind a sound IP header, which the kernel passes to netfilter, becomes <see cref="Packet.TransportError"/>.
 /// <para>
 /// <see cref="Packet.Raw"/> is a fresh copy trimmed to the IP total length (Ethernet padding dropped, as the kernel
 /// trims the skb). When the capture's snapshot length cut the packet (<c>wireLength</c> larger than the bytes
@@ -50,11 +51,12 @@ public static class PacketDecoder
             Transport = draft.Transport,
             PayloadLength = draft.PayloadLength,
             DecodeError = draft.DecodeError,
+            TransportError = draft.TransportError,
         };
     }
 
     /// <summary>The decoded parts of a packet, assembled into one <see cref="Packet"/> at the end (a struct: no copies on the heap).</summary>
-    private readonly record struct Draft(ReadOnlyMemory<byte> Raw, IpHeader? Ip, TransportHeader? Transport, int PayloadLength, string? DecodeError);
+    private readonly record struct Draft(ReadOnlyMemory<byte> Raw, IpHeader? Ip, TransportHeader? Transport, int PayloadLength, string? DecodeError, string? TransportError = null);
 
     private static Draft DecodeNetwork(ReadOnlySpan<byte> networkLayer, int wire, byte[]? owned)
     {
@@ -259,14 +261,20 @@ public static class PacketDecoder
     {
         var s = segmentMemory.Span;
         if (s.Length < 20)
-            return packet with { DecodeError = Truncated("TCP header", s.Length, 20, wire) };
+            return ShortHeader(packet, "TCP header", s.Length, 20, wire);
         int headerLength = (s[12] >> 4) * 4;
-        if (headerLength < 20)
-            return packet with { DecodeError = Invariant($"TCP data offset {headerLength} is less than 20") };
-        if (headerLength > wire)
-            return packet with { DecodeError = Invariant($"TCP data offset {headerLength} exceeds the {wire}-byte segment") };
+        // A data offset below 20 or past the segment: the fixed header is there (ports, flags), the packet still reaches
+        // netfilter (conntrack's tcp_error calls it invalid).
+        string? offsetError = headerLength < 20 ? Invariant($"TCP data offset {headerLength} is less than 20")
+            : headerLength > wire ? Invariant($"TCP data offset {headerLength} exceeds the {wire}-byte segment")
+            : null;
         bool valid = !checkable || InternetChecksum.Transport(ip.Source, ip.Destination, IpProtocol.Tcp, s[..wire]) == 0;
-        return packet with { Transport = ReadTcp(s, segmentMemory, headerLength, valid), PayloadLength = wire - headerLength };
+        return packet with
+        {
+            Transport = ReadTcp(s, segmentMemory, headerLength, valid),
+            PayloadLength = Math.Max(0, wire - headerLength),
+            TransportError = offsetError,
+        };
     }
 
     private static TcpHeader ReadTcp(ReadOnlySpan<byte> s, ReadOnlyMemory<byte> memory, int headerLength, bool checksumValid = true) =>
@@ -281,13 +289,13 @@ public static class PacketDecoder
             ReservedBits = (byte)(s[12] & 0x0F),
             ChecksumValid = checksumValid,
             UrgentPointer = BinaryPrimitives.ReadUInt16BigEndian(s[18..]),
-            Options = memory.Length >= 20 ? memory.Slice(20, Math.Min(headerLength, memory.Length) - 20) : ReadOnlyMemory<byte>.Empty,
+            Options = memory.Length >= 20 && headerLength > 20 ? memory.Slice(20, Math.Min(headerLength, memory.Length) - 20) : ReadOnlyMemory<byte>.Empty,
         };
 
     private static Draft DecodeUdp(Draft packet, IpHeader ip, ReadOnlySpan<byte> s, int wire, bool checkable)
     {
         if (s.Length < 8)
-            return packet with { DecodeError = Truncated("UDP header", s.Length, 8, wire) };
+            return ShortHeader(packet, "UDP header", s.Length, 8, wire);
         ushort length = BinaryPrimitives.ReadUInt16BigEndian(s[4..]);
         ushort checksum = BinaryPrimitives.ReadUInt16BigEndian(s[6..]);
         // A length field outside 8..segment is malformed (conntrack: INVALID); the header still matches -p udp.
@@ -306,7 +314,7 @@ public static class PacketDecoder
         bool v6 = ip.Family == Family.IPv6;
         string name = v6 ? "ICMPv6" : "ICMP";
         if (s.Length < 8)
-            return packet with { DecodeError = Truncated(name + " header", s.Length, 8, wire) };
+            return ShortHeader(packet, name + " header", s.Length, 8, wire);
         var icmp = ReadIcmp(s, v6);
         bool valid = !checkable || (v6
             ? InternetChecksum.Transport(ip.Source, ip.Destination, IpProtocol.Icmpv6, s[..wire])
@@ -400,7 +408,7 @@ public static class PacketDecoder
     private static Draft DecodeSctp(Draft packet, ReadOnlySpan<byte> s, int wire, bool checkable)
     {
         if (s.Length < 12)
-            return packet with { DecodeError = Truncated("SCTP common header", s.Length, 12, wire) };
+            return ShortHeader(packet, "SCTP common header", s.Length, 12, wire);
         var types = ImmutableArray.CreateBuilder<byte>();
         var flags = ImmutableArray.CreateBuilder<byte>();
         bool malformed = false;
@@ -435,6 +443,14 @@ public static class PacketDecoder
         int offset = (flags & 0xC000) != 0 ? 8 : 4;
         return s.Length >= offset + 4 ? BinaryPrimitives.ReadUInt32BigEndian(s[offset..]) : 0;
     }
+
+    /// <summary>
+    /// A transport header shorter than its fixed part: a packet that is that short on the wire reaches netfilter with the
+    /// bytes it has (<see cref="Packet.TransportError"/>); one the capture's snapshot length cut cannot be replayed.
+    /// </summary>
+    private static Draft ShortHeader(Draft packet, string what, int have, int need, int wire) => wire >= need
+        ? packet with { DecodeError = Truncated(what, have, need, wire) }
+        : packet with { TransportError = Truncated(what, have, need, wire) };
 
     private static string Truncated(string what, int have, int need, int wire) => wire >= need
         ? Invariant($"{what} cut short by the capture's snapshot length ({have} of {need} bytes captured)")

@@ -44,6 +44,20 @@ public sealed record Packet
 
     /// <summary>Why the frame could not be decoded (the kernel would drop it too), or null.</summary>
     public string? DecodeError { get; init; }
+
+    /// <summary>
+    /// Why the transport header is short or inconsistent while the IP header is sound (a TCP, UDP, ICMP/ICMPv6 or SCTP
+    /// header shorter than its fixed part, a TCP data offset below 20 or past the segment), or null. The kernel's IP
+    /// layer passes such a packet on to netfilter (conntrack calls it invalid; rules that need the header find it
+    /// missing), so it is not a <see cref="DecodeError"/>. <see cref="Transport"/> is null when the fixed header is
+    /// incomplete, and set (with the bogus <see cref="TcpHeader.HeaderLength"/>) when only the TCP data offset is wrong;
+    /// <see cref="TransportBytes"/> holds what there is.
+    /// </summary>
+    public string? TransportError { get; init; }
+
+    /// <summary>The bytes after the IP header (and IPv6 extension headers), as far as they were captured; empty without an IP header.</summary>
+    public ReadOnlySpan<byte> TransportBytes() =>
+        Ip is { } ip && Raw.Length >= ip.HeaderLength ? Raw.Span[ip.HeaderLength..] : ReadOnlySpan<byte>.Empty;
 }
 
 /// <summary>Ethernet (or cooked) link fields: addresses, VLAN tags outermost first, the EtherType of the payload.</summary>
