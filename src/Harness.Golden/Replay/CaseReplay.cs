@@ -114,7 +114,8 @@ public static class CaseReplay
         {
             foreach (var p in packets)
             {
-                outcomes.AddRange(engine.Process(p));
+                var some = engine.Process(p);
+                for (int i = 0; i < some.Count; i++) outcomes.Add(some[i]);
                 onPacket?.Invoke(p.Number);
             }
         }
