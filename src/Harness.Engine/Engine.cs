@@ -205,12 +205,13 @@ public sealed partial class Engine
             if (error is not null) SendGenerated(s, error);
             return outcome;
         }
+        if (TooBigToForward(s, route) is { } tooBig) return tooBig;
         DecrementTtl(s);
         s.OutInterface = route.Device;
         if (!RunHook(s, Hook.Forward, out var stop)) return stop!;
         if (!RunHook(s, Hook.Postrouting, out stop)) return stop!;
         if (ConfirmConntrack(s) is { } why) return Finish(s, FinalVerdict.Drop, Disposition.Dropped, why, Hook.Postrouting);
-        return Finish(s, FinalVerdict.Accept, Disposition.Forwarded, null, null);
+        return Egress(s, Disposition.Forwarded);
     }
 
     /// <summary>ip_forward's TTL (hop limit) decrement, in the bytes too unless the engine keeps fields only.</summary>
@@ -266,7 +267,7 @@ public sealed partial class Engine
         if (s.Route != route) route = s.Route!;
         if (!RunHook(s, Hook.Postrouting, out stop)) return stop!;
         if (ConfirmConntrack(s) is { } why) return Finish(s, FinalVerdict.Drop, Disposition.Dropped, why, Hook.Postrouting);
-        if (!route.IsLocal) return Finish(s, FinalVerdict.Accept, Disposition.Sent, null, null);
+        if (!route.IsLocal) return Egress(s, Disposition.Sent);
 
         // Loopback: the packet comes back in through lo, keeping its conntrack entry (already confirmed).
         s.InInterface = s.OutInterface;
@@ -342,14 +343,15 @@ public sealed partial class Engine
     /// <summary>
     /// The outcome of a reassembled datagram says how many fragments made it and, when it leaves the host, how many it
     /// leaves as (in the pieces it came in when they fit, else cut again to the largest fragment received or the
-    /// interface MTU, whichever is smaller: <see cref="Reassembly.FragmentCount"/>).
+    /// route's MTU (<see cref="Mtu"/>), whichever is smaller: <see cref="Reassembly.FragmentCount"/>).
     /// </summary>
     private Outcome NoteReassembly(Outcome outcome, DefragResult whole)
     {
         var note = Invariant($"reassembled from {whole.Fragments} fragments");
         if (outcome.Disposition is Disposition.Forwarded or Disposition.Sent && outcome.OutInterface is { } device)
         {
-            int mtu = _runtime.Interface(device)?.Mtu ?? 1500;
+            int mtu = (_state.Route is { } route ? Mtu.Of(_runtime, route, outcome.Packet.Ip!.Family, forwardCheck: false) : null)
+                ?? _runtime.Interface(device)?.Mtu ?? 1500;
             int count = Reassembly.FragmentCount(outcome.Packet, mtu, whole.MaxFragmentSize, whole.Pieces);
             note += count > 1
                 ? Invariant($"; leaves as {count} fragments (largest fragment received {whole.MaxFragmentSize} bytes, MTU {mtu})")

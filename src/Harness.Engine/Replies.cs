@@ -25,9 +25,10 @@ public static class Replies
     /// Null when the kernel sends no error (an ICMP error about an ICMP error, a non-first fragment, a broadcast), or
     /// when a rate limit holds it back (<see cref="IcmpRateLimit"/>; then <see cref="PacketState.ReplySuppressed"/> says
     /// which), checked in the kernel's order: ip_error's bucket for a route error, the checks above, the host-wide
-    /// credit, the route back, the per-destination bucket.
+    /// credit, the route back, the per-destination bucket. <paramref name="mtu"/> goes in the header's second word
+    /// (fragmentation needed: the next-hop MTU in its low 16 bits; packet too big: the whole word).
     /// </summary>
-    public static Packet? IcmpError(PacketState s, EngineRuntime runtime, byte type, byte code)
+    public static Packet? IcmpError(PacketState s, EngineRuntime runtime, byte type, byte code, uint mtu = 0)
     {
         var original = s.Packet;
         var ip = original.Ip!;
@@ -45,7 +46,7 @@ public static class Replies
         if (limited && !limit.AllowDestination(ip.Source, IsLocalRoute(runtime, ip.Source, back), now))
             return Suppressed(s, ip.Family == Family.IPv4 ? IcmpRateLimit.PerDestination : IcmpRateLimit.PerDestinationV6);
         var offending = s.Dirty ? PacketBuilder.Rebuild(original) : original;
-        return PacketBuilder.IcmpError(offending, type, code, source.Value, ttl: DefaultTtl);
+        return PacketBuilder.IcmpError(offending, type, code, source.Value, mtu, ttl: DefaultTtl);
     }
 
     /// <summary>ip_error's case: an IPv4 packet being forwarded met an unreachable / prohibit route or none (not a REJECT).</summary>

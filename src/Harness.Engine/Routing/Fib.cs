@@ -20,8 +20,11 @@ public enum RouteKind
     NoRoute,
 }
 
-/// <summary>The result of a FIB lookup: the kind, the egress device, the gateway, the preferred source and the table used.</summary>
-public sealed record RouteResult(RouteKind Kind, string? Device, Address? Gateway, Address? PreferredSource, int Table)
+/// <summary>
+/// The result of a FIB lookup: the kind, the egress device, the gateway, the preferred source and the table used, and the
+/// route's mtu metric (0: none, the device's MTU applies) with its lock (<see cref="Harness.Engine.Mtu"/> says how they are used).
+/// </summary>
+public sealed record RouteResult(RouteKind Kind, string? Device, Address? Gateway, Address? PreferredSource, int Table, int Mtu = 0, bool MtuLocked = false)
 {
     public bool IsLocal => Kind is RouteKind.Local or RouteKind.Broadcast or RouteKind.Multicast;
 }
@@ -177,7 +180,7 @@ public sealed class Fib
             if (!_tables.TryGetValue(rule.Table, out var table)) continue;
             var route = table.Find(destination);
             if (route is null) continue;
-            return new RouteResult(KindOf(route.Type), route.Device, route.Gateway, route.PreferredSource, rule.Table);
+            return new RouteResult(KindOf(route.Type), route.Device, route.Gateway, route.PreferredSource, rule.Table, route.Mtu, route.MtuLocked);
         }
         return new RouteResult(RouteKind.NoRoute, null, null, null, 0);
     }

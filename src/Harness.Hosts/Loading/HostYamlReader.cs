@@ -104,7 +104,7 @@ internal static class HostYamlReader
     private static Route ReadRoute(YamlTree tree, YamlNode node, ImmutableArray<HostInterface> interfaces)
     {
         var map = tree.Mapping(node, "a route");
-        var k = tree.Keys(map, "a route", "to", "via", "dev", "metric", "table", "type", "src", "family");
+        var k = tree.Keys(map, "a route", "to", "via", "dev", "metric", "table", "type", "src", "family", "mtu", "mtu-lock");
         var toNode = tree.Required(k, map, "to", "a route");
         var toText = tree.Scalar(toNode, "to");
         Address? via = k.TryGetValue("via", out var viaNode) ? ParseAddress(tree, viaNode, "via") : null;
@@ -154,7 +154,10 @@ internal static class HostYamlReader
         int metric = k.TryGetValue("metric", out var metricNode)
             ? (int)tree.Integer(metricNode, "metric", 0, int.MaxValue)
             : to.Family == Family.IPv6 ? 1024 : 0;
-        return new Route(to, dev, via, metric, table, type, src);
+        int mtu = k.TryGetValue("mtu", out var mtuNode) ? (int)tree.Integer(mtuNode, "mtu", 68, 65535) : 0;
+        bool mtuLocked = k.TryGetValue("mtu-lock", out var lockNode) && tree.Boolean(lockNode, "mtu-lock");
+        if (mtuLocked && mtu == 0) throw tree.Error(lockNode!, "'mtu-lock' needs an 'mtu'");
+        return new Route(to, dev, via, metric, table, type, src, mtu, mtuLocked);
     }
 
     private static string? DeviceFor(Address gateway, ImmutableArray<HostInterface> interfaces) =>

@@ -28,7 +28,7 @@ internal static class IpJsonReader
         "autojoin", "metric", "protocol",
     ];
 
-    private static readonly string[] RouteIgnored = ["protocol", "scope", "flags", "pref", "expires", "metrics", "cache", "linkdown", "rt_offload", "rt_trap", "offload", "trap"];
+    private static readonly string[] RouteIgnored = ["protocol", "scope", "flags", "pref", "expires", "cache", "linkdown", "rt_offload", "rt_trap", "offload", "trap"];
 
     private static readonly string[] RuleIgnored = ["protocol", "iif_detached", "oif_detached"];
 
@@ -92,7 +92,7 @@ internal static class IpJsonReader
             var where = $"entry {n} (dst {dstText})";
             foreach (var prop in r.EnumerateObject())
             {
-                if (prop.Name is "type" or "dst" or "gateway" or "dev" or "table" or "metric" or "prefsrc" || RouteIgnored.Contains(prop.Name)) continue;
+                if (prop.Name is "type" or "dst" or "gateway" or "dev" or "table" or "metric" or "prefsrc" or "metrics" || RouteIgnored.Contains(prop.Name)) continue;
                 throw Error(file, $"{where}: unsupported route key '{prop.Name}'" + (prop.Name == "nexthops" ? " (multipath routes are not modelled)" : ""));
             }
             Address? gateway = r.TryGetProperty("gateway", out var g) ? ParseAddress(file, g.GetString() ?? "", where) : null;
@@ -115,9 +115,35 @@ internal static class IpJsonReader
             }
             int metric = r.TryGetProperty("metric", out _) ? Int(file, r, "metric", where) : 0;
             string? dev = r.TryGetProperty("dev", out var d) ? d.GetString() : null;
-            result.Add(new Route(dst, dev, gateway, metric, table, type, prefsrc));
+            var (mtu, locked) = RouteMtu(file, r, where);
+            result.Add(new Route(dst, dev, gateway, metric, table, type, prefsrc, mtu, locked));
         }
         return result.ToImmutable();
+    }
+
+    /// <summary>
+    /// The route's mtu metric: "metrics": [{"mtu": 1400, …}] (iproute2 6.1 prints no lock in JSON; a ["lock", 1400]
+    /// form is read as locked). The other metrics (advmss, hoplimit, window, …) only shape the host's own TCP and are
+    /// skipped. 0 when there is none.
+    /// </summary>
+    private static (int Mtu, bool Locked) RouteMtu(string file, JsonElement route, string where)
+    {
+        if (!route.TryGetProperty("metrics", out var metrics)) return (0, false);
+        if (metrics.ValueKind != JsonValueKind.Array) throw Error(file, $"{where}: 'metrics' is not a list");
+        foreach (var m in metrics.EnumerateArray())
+        {
+            if (m.ValueKind != JsonValueKind.Object || !m.TryGetProperty("mtu", out var mtu)) continue;
+            bool locked = false;
+            if (mtu.ValueKind == JsonValueKind.Array)
+            {
+                locked = mtu.EnumerateArray().Any(e => e.ValueKind == JsonValueKind.String && e.GetString() == "lock");
+                mtu = mtu.EnumerateArray().FirstOrDefault(e => e.ValueKind == JsonValueKind.Number);
+            }
+            if (mtu.ValueKind != JsonValueKind.Number || !mtu.TryGetInt32(out var value) || value is < 68 or > 65535)
+                throw Error(file, $"{where}: invalid route mtu '{mtu.GetRawText()}'");
+            return (value, locked);
+        }
+        return (0, false);
     }
 
     public static ImmutableArray<RoutingRule> ReadRules(string file, string text, Family defaultFamily)

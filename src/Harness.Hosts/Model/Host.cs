@@ -46,7 +46,11 @@ public enum RouteType
     Prohibit,
 }
 
-/// <summary>One route of one routing table (254 is "main", 255 "local").</summary>
+/// <summary>
+/// One route of one routing table (254 is "main", 255 "local"). <see cref="Mtu"/> is the route's mtu metric (`ip route …
+/// mtu N`; 0 when not given: the device's MTU applies); <see cref="MtuLocked"/> is `mtu lock N`, which IPv6 forwarding
+/// needs before it looks at the route's MTU (`ip -j route` does not print the lock, so a dump never sets it).
+/// </summary>
 public sealed record Route(
     Cidr Destination,
     string? Device,
@@ -54,7 +58,9 @@ public sealed record Route(
     int Metric = 0,
     int Table = Route.MainTable,
     RouteType Type = RouteType.Unicast,
-    Address? PreferredSource = null)
+    Address? PreferredSource = null,
+    int Mtu = 0,
+    bool MtuLocked = false)
 {
     public const int MainTable = 254;
     public const int LocalTable = 255;
