@@ -144,6 +144,52 @@ public sealed partial class MtuTests(ITestOutputHelper output)
 
     // ---- IPv4 ----
 
+    [Theory]
+    [InlineData("10.2.0.10", 1360)] // the device MTU out (1400), the route back (f0, 4000) is larger
+    [InlineData("10.3.0.10", 1260)] // the route's mtu metric (1300)
+    public void Tcpmss_clamps_to_the_route_mtu_out_and_back(string server, int expectedMss)
+    {
+        const string rules = """
+            *mangle
+            :PREROUTING ACCEPT [0:0]
+            :INPUT ACCEPT [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            :POSTROUTING ACCEPT [0:0]
+            -A FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu
+            COMMIT
+            """;
+        var engine = Engine.Create(TestRules.Load(rules), null, Firewall(), EngineOptions.Default);
+        var syn = Wire.Tcp("10.1.0.10", 40000, server, 80, TcpFlags.Syn, "f0", options: [2, 4, 0x0F, 0x78]); // MSS 3960
+        var o = engine.Process(syn)[0];
+        Assert.Equal(Disposition.Forwarded, o.Disposition);
+        var tcp = Assert.IsType<TcpHeader>(Wire.Redecoded(o.Packet).Transport);
+        Assert.True(tcp.ChecksumValid);
+        Assert.Equal(expectedMss, BinaryPrimitives.ReadUInt16BigEndian(tcp.Options.Span[2..4]));
+    }
+
+    [Fact]
+    public void Tcpmss_takes_the_smaller_mtu_of_the_route_back_to_the_source()
+    {
+        const string rules = """
+            *mangle
+            :PREROUTING ACCEPT [0:0]
+            :INPUT ACCEPT [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            :POSTROUTING ACCEPT [0:0]
+            -A FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu
+            COMMIT
+            """;
+        // A SYN from behind f1 (MTU 1400) to the client side (f0, MTU 4000): the route back caps the MSS at 1360.
+        var engine = Engine.Create(TestRules.Load(rules), null, Firewall(), EngineOptions.Default);
+        var syn = Wire.Tcp("10.2.0.10", 40000, "10.1.0.10", 80, TcpFlags.Syn, "f1", options: [2, 4, 0x0F, 0x78]);
+        var o = engine.Process(syn)[0];
+        Assert.Equal(Disposition.Forwarded, o.Disposition);
+        var tcp = Assert.IsType<TcpHeader>(Wire.Redecoded(o.Packet).Transport);
+        Assert.Equal(1360, BinaryPrimitives.ReadUInt16BigEndian(tcp.Options.Span[2..4]));
+    }
+
     [Fact]
     public void A_DF_packet_longer_than_the_MTU_is_refused_before_FORWARD_with_fragmentation_needed()
     {

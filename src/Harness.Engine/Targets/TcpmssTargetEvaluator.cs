@@ -17,6 +17,18 @@ public sealed class TcpmssTargetEvaluator(TcpmssTarget t) : TargetEvaluator
 {
     public static TargetEvaluator Create(TcpmssTarget t, Matches.CompileContext c) => new TcpmssTargetEvaluator(t);
 
+    /// <summary>min(dst_mtu of the packet's route, dst_mtu of the route back to its source), as tcpmss_mangle_packet takes it.</summary>
+    private static int PathMtu(PacketState state)
+    {
+        var runtime = state.Runtime;
+        int outMtu = state.Route is { } route && Mtu.Of(runtime, route, state.Family, forwardCheck: false) is int viaRoute
+            ? viaRoute
+            : state.OutInterface is { } o ? runtime.Interface(o)?.Mtu ?? 1500 : 1500;
+        var back = runtime.Fib.Lookup(state.Ip.Source, null, 0, null);
+        int inMtu = Mtu.Of(runtime, back, state.Family, forwardCheck: false) ?? int.MaxValue;
+        return Math.Min(outMtu, inMtu);
+    }
+
     public override TargetVerdict Execute(PacketState state)
     {
         // tcpmss_mangle_packet refuses (NF_DROP) a segment shorter than 20 bytes or whose data offset is below 20 or
@@ -30,8 +42,12 @@ public sealed class TcpmssTargetEvaluator(TcpmssTarget t) : TargetEvaluator
         if (t.Mss is { } fixedMss) newMss = fixedMss;
         else
         {
-            var mtu = state.OutInterface is { } o ? state.Runtime.Interface(o)?.Mtu ?? 1500 : 1500;
-            newMss = mtu - (v6 ? 60 : 40);
+            // --clamp-mss-to-pmtu: the smaller of the route's MTU out and the MTU of the route back to the source
+            // (tcpmss_reverse_mtu); a path MTU no larger than the headers drops the segment.
+            int headers = v6 ? 60 : 40;
+            int pathMtu = PathMtu(state);
+            if (pathMtu <= headers) return TargetVerdict.Drop;
+            newMss = pathMtu - headers;
         }
         var options = tcp.Options.Span;
         int at = FindMss(options);
