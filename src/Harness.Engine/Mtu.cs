@@ -28,17 +28,7 @@ internal static class Mtu
     public const int Ipv4Maximum = 65535;
 
     /// <summary>The device's MTU for <paramref name="family"/> (IPv6: its mtu6 sysctl when the host gives one), or null for a device the host does not list.</summary>
-    public static int? Device(EngineRuntime runtime, string? device, Family family)
-    {
-        var iface = runtime.Interface(device);
-        if (iface is null) return null;
-        if (family == Family.IPv6)
-        {
-            long mtu6 = runtime.Host.Sysctls.GetLong($"net.ipv6.conf.{iface.Name}.mtu", 0);
-            if (mtu6 > 0) return (int)Math.Min(mtu6, int.MaxValue);
-        }
-        return iface.Mtu;
-    }
+    public static int? Device(EngineRuntime runtime, string? device, Family family) => runtime.DeviceMtu(device, family);
 
     /// <summary>
     /// The MTU for <paramref name="route"/>: at ip_forward / ip6_forward's check when <paramref name="forwardCheck"/>,

@@ -46,17 +46,39 @@ public sealed class EngineRuntime
     /// <summary>The host's interface by name (first one listed when names repeat), or null.</summary>
     public HostInterface? Interface(string? name)
     {
-        // Packets of one capture share their interface name's string: the last answer is usually the next one.
+        // Packets of one capture share their interface names' strings, and a forwarded packet asks for the one it came
+        // in on and the one it leaves by: the last two answers are usually the next ones.
         if (ReferenceEquals(name, _lastName)) return _lastInterface;
+        if (ReferenceEquals(name, _previousName)) return _previousInterface;
         if (name is null) return null;
         _interfaces.TryGetValue(name, out var found);
-        _lastName = name;
-        _lastInterface = found;
+        (_previousName, _previousInterface) = (_lastName, _lastInterface);
+        (_lastName, _lastInterface) = (name, found);
         return found;
     }
 
-    private string? _lastName;
-    private HostInterface? _lastInterface;
+    private string? _lastName, _previousName;
+    private HostInterface? _lastInterface, _previousInterface;
+
+    /// <summary>
+    /// The MTU of the host's interface <paramref name="device"/> for <paramref name="family"/>: for IPv6 its
+    /// net.ipv6.conf.DEV.mtu when the host gives one, else the device MTU; null for a device the host does not list.
+    /// Read once per device.
+    /// </summary>
+    public int? DeviceMtu(string? device, Family family)
+    {
+        var iface = Interface(device);
+        if (iface is null) return null;
+        if (family != Family.IPv6) return iface.Mtu;
+        if (!_mtu6.TryGetValue(iface.Name, out int mtu))
+        {
+            long mtu6 = Host.Sysctls.GetLong($"net.ipv6.conf.{iface.Name}.mtu", 0);
+            _mtu6[iface.Name] = mtu = mtu6 > 0 ? (int)Math.Min(mtu6, int.MaxValue) : iface.Mtu;
+        }
+        return mtu;
+    }
+
+    private readonly Dictionary<string, int> _mtu6 = new(StringComparer.Ordinal);
 
     /// <summary>rp_filter of an interface (max of conf.all and conf.IFACE), read once per interface.</summary>
     public int RpFilter(string iface)
