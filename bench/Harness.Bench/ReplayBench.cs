@@ -106,6 +106,10 @@ public static class ReplayBench
     {
         var inMemory = CaptureReader.Read(path).Take(200_000).ToList();
         using var sampler = new AllocationSampler();
+        sampler.Start();
+        long read = CaptureReader.Read(path).Take(200_000).LongCount();
+        Console.WriteLine("read+decode:");
+        sampler.Report(read);
         foreach (var (name, text) in new[] { ("(a) firewall", BenchCases.FirewallText()), ("(b) kube-proxy", BenchCases.KubeProxyText()) })
         {
             var rules = BenchCases.Load(text, name);
@@ -147,6 +151,8 @@ public static class ReplayBench
         GC.Collect();
         var process = Process.GetCurrentProcess();
         var cpuBefore = process.TotalProcessorTime;
+        var pauseBefore = GC.GetTotalPauseDuration();
+        int gen0Before = GC.CollectionCount(0), gen1Before = GC.CollectionCount(1), gen2Before = GC.CollectionCount(2);
         var sw = Stopwatch.StartNew();
         long n = 0;
         foreach (var packet in CaptureReader.Read(path))
@@ -164,7 +170,7 @@ public static class ReplayBench
         double rate = n / cpu;
         var detail = string.Join(", ", Enum.GetValues<Disposition>().Where(d => summary[(int)d] > 0).Select(d => $"{d} {summary[(int)d]:N0}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{name,-30} {n,10:N0} packets, {cpu,6:F2} s CPU = {rate,12:N0} packets/s (wall {n / sw.Elapsed.TotalSeconds,10:N0}/s; setup {setup.Elapsed.TotalMilliseconds:F0} ms) {detail}"));
+            $"{name,-30} {n,10:N0} packets, {cpu,6:F2} s CPU = {rate,12:N0} packets/s (wall {n / sw.Elapsed.TotalSeconds,10:N0}/s; setup {setup.Elapsed.TotalMilliseconds:F0} ms; GCs {GC.CollectionCount(0) - gen0Before}/{GC.CollectionCount(1) - gen1Before}/{GC.CollectionCount(2) - gen2Before}, {(GC.GetTotalPauseDuration() - pauseBefore).TotalSeconds:F2} s paused) {detail}"));
         return rate;
     }
 }
