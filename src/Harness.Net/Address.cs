@@ -6,9 +6,40 @@ namespace Harness.Net;
 
 /// <summary>
 /// An IPv4 or IPv6 address as a 128-bit number (IPv4 in the low 32 bits), cheap to compare and mask.
+/// Held as two 64-bit halves: 24 bytes, where a UInt128 field (16-byte aligned) would make it 32, and every packet
+/// header and conntrack tuple holds two.
 /// </summary>
-public readonly record struct Address(UInt128 Value, Family Family) : IComparable<Address>
+public readonly record struct Address : IComparable<Address>
 {
+    private readonly ulong _high;
+    private readonly ulong _low;
+
+    public Address(UInt128 value, Family family)
+    {
+        _high = (ulong)(value >> 64);
+        _low = (ulong)value;
+        Family = family;
+    }
+
+    /// <summary>The address as a number (IPv4 in the low 32 bits).</summary>
+    public UInt128 Value
+    {
+        get => new(_high, _low);
+        init
+        {
+            _high = (ulong)(value >> 64);
+            _low = (ulong)value;
+        }
+    }
+
+    public Family Family { get; init; }
+
+    public void Deconstruct(out UInt128 value, out Family family)
+    {
+        value = Value;
+        family = Family;
+    }
+
     public int BitLength => Family == Family.IPv4 ? 32 : 128;
 
     public static Address V4(uint value) => new(value, Family.IPv4);

@@ -449,15 +449,19 @@ public sealed class ConntrackTable
     }
 
     /// <summary>
-    /// The hash key of one direction of a connection: the tuple's fields packed into 48 bytes (a <see cref="ConnTuple"/>
-    /// takes 96 with its padding), since the table holds two keys per connection.
+    /// The hash key of one direction of a connection: the tuple's fields packed into 40 bytes (a <see cref="ConnTuple"/>
+    /// takes 64), since the table holds two keys per connection.
     /// </summary>
     private readonly struct TupleKey
     {
         public TupleKey(ConnTuple tuple, ushort zone)
         {
-            Source = tuple.Source.Value;
-            Destination = tuple.Destination.Value;
+            var source = tuple.Source.Value;
+            var destination = tuple.Destination.Value;
+            SourceHigh = (ulong)(source >> 64);
+            SourceLow = (ulong)source;
+            DestinationHigh = (ulong)(destination >> 64);
+            DestinationLow = (ulong)destination;
             SourcePort = tuple.SourcePort;
             DestinationPort = tuple.DestinationPort;
             Protocol = tuple.Protocol;
@@ -466,8 +470,7 @@ public sealed class ConntrackTable
             Zone = zone;
         }
 
-        public readonly UInt128 Source;
-        public readonly UInt128 Destination;
+        public readonly ulong SourceHigh, SourceLow, DestinationHigh, DestinationLow;
         public readonly ushort SourcePort;
         public readonly ushort DestinationPort;
         public readonly byte Protocol;
@@ -486,13 +489,14 @@ public sealed class ConntrackTable
         public static readonly TupleKeyComparer Instance = new();
 
         public bool Equals(TupleKey a, TupleKey b) =>
-            a.Source == b.Source && a.Destination == b.Destination && a.SourcePort == b.SourcePort
+            a.SourceLow == b.SourceLow && a.DestinationLow == b.DestinationLow && a.SourceHigh == b.SourceHigh
+            && a.DestinationHigh == b.DestinationHigh && a.SourcePort == b.SourcePort
             && a.DestinationPort == b.DestinationPort && a.Protocol == b.Protocol && a.Zone == b.Zone && a.Families == b.Families;
 
         public int GetHashCode(TupleKey k)
         {
-            ulong s = (ulong)k.Source ^ (ulong)(k.Source >> 64);
-            ulong d = (ulong)k.Destination ^ (ulong)(k.Destination >> 64);
+            ulong s = k.SourceLow ^ k.SourceHigh;
+            ulong d = k.DestinationLow ^ k.DestinationHigh;
             ulong h = s * 0x9E3779B97F4A7C15UL;
             h ^= d + 0x632BE59BD9B4E019UL + (h << 6) + (h >> 2);
             h ^= ((ulong)k.SourcePort << 32 | (ulong)k.DestinationPort << 16 | (ulong)k.Protocol << 8 | (uint)(k.Families & 7)) * 0xC2B2AE3D27D4EB4FUL;
