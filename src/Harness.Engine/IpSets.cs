@@ -46,6 +46,15 @@ public sealed record IpSet(string Name, string Type, Family Family, ImmutableArr
 
     public ImmutableArray<IpSetDimension> Dimensions { get; } = DimensionsOf(Type);
 
+    /// <summary>For each dimension: true for a "net" one (its members are networks, e.g. both of hash:net,net's).</summary>
+    public ImmutableArray<bool> NetDimensions { get; } = NetDimensionsOf(Type);
+
+    private static ImmutableArray<bool> NetDimensionsOf(string type)
+    {
+        var colon = type.IndexOf(':');
+        return [.. (colon < 0 ? type : type[(colon + 1)..]).Split(',').Select(p => p == "net")];
+    }
+
     public static ImmutableArray<IpSetDimension> DimensionsOf(string type)
     {
         var colon = type.IndexOf(':');
@@ -413,6 +422,33 @@ public sealed class LiveIpSet
         }
         if (Definition.Timeout is { } byDefault)
             member.Expires = ExpiryOf(now, timeout is { } t && t != NoTimeout ? Math.Min(t, MaxTimeout) : byDefault);
+    }
+
+    /// <summary>
+    /// The element -j SET adds or deletes for a packet's values (<paramref name="probe"/>: host addresses): a hash type's
+    /// "net" dimension takes the longest prefix its live members use in that dimension (the kernel's kadt starts
+    /// from h->nets[0], the most specific prefix in use), the host address when the set has no member.
+    /// </summary>
+    public IpSetEntry ElementForPacket(IpSetEntry probe, Timestamp now)
+    {
+        Start(now);
+        var networks = probe.Networks;
+        ImmutableArray<Cidr>.Builder? masked = null;
+        int at = 0;
+        for (int d = 0; d < Definition.Dimensions.Length; d++)
+        {
+            if (Definition.Dimensions[d] != IpSetDimension.Address) continue;
+            int i = at++;
+            if (!Definition.NetDimensions[d]) continue;
+            int longest = -1;
+            foreach (var m in _members)
+                if (!m.ExpiredAt(now) && i < m.Element.Networks.Length) longest = Math.Max(longest, m.Element.Networks[i].PrefixLength);
+            if (longest < 0 || longest >= networks[i].PrefixLength) continue;
+            masked ??= networks.ToBuilder();
+            var host = networks[i].Address;
+            masked[i] = new Cidr(new Cidr(host, longest).Network, longest);
+        }
+        return masked is null ? probe : probe with { Networks = masked.ToImmutable() };
     }
 
     /// <summary>The delete of -j SET --del-set: the element goes, if it is there.</summary>

@@ -149,6 +149,41 @@ public partial class IpSetTests(ITestOutputHelper output)
         Assert.Equal((1ul, 1ul), (Member(e, "r", 3.6).Packets, Member(e, "k", 3.6).Packets));
     }
 
+    /// <summary>
+    /// Seen in a namespace (kernel 6.18, ipset 7.17): with 10.0.0.0/8 and 192.168.1.0/24 in a hash:net set,
+    /// SET --add-set of 172.16.5.5 added 172.16.5.0/24; into an empty one it added the host; into a hash:net,port set
+    /// holding a /8 and a /20 it added 172.16.0.0/20,udp:9.
+    /// </summary>
+    [Fact]
+    public void Set_adds_to_a_net_dimension_under_the_longest_prefix_its_members_use()
+    {
+        var e = Build("""
+            create s hash:net family inet
+            add s 10.0.0.0/8
+            add s 192.168.1.0/24
+            create empty hash:net family inet
+            create np hash:net,port family inet
+            add np 10.0.0.0/8,udp:53
+            add np 10.1.0.0/20,tcp:80
+            """, """
+            -A INPUT -p udp -m udp --dport 9 -j SET --add-set s src
+            -A INPUT -p udp -m udp --dport 9 -j SET --add-set empty src
+            -A INPUT -p udp -m udp --dport 9 -j SET --add-set np src,dst
+            -A INPUT -p udp -m udp --dport 11 -j SET --del-set s src
+            """);
+        Send(e, 0, 9, src: "172.16.5.5");
+        var now = Timestamp.FromSeconds(0);
+        Assert.Equal(["10.0.0.0/8", "192.168.1.0/24", "172.16.5.0/24"], e.LiveSets["s"].MembersAt(now).Select(m => Text(m.Element)));
+        Assert.Equal(["172.16.5.5/32"], e.LiveSets["empty"].MembersAt(now).Select(m => Text(m.Element)));
+        Assert.Equal(["10.0.0.0/8 17:53", "10.1.0.0/20 6:80", "172.16.0.0/20 17:9"], e.LiveSets["np"].MembersAt(now).Select(m => Text(m.Element)));
+        // The delete masks the same way: 172.16.5.77 takes the /24 out.
+        Send(e, 1, 11, src: "172.16.5.77");
+        Assert.Equal(["10.0.0.0/8", "192.168.1.0/24"], e.LiveSets["s"].MembersAt(Timestamp.FromSeconds(1)).Select(m => Text(m.Element)));
+
+        static string Text(IpSetEntry entry) =>
+            string.Join(",", entry.Networks.Select(n => n.ToString())) + (entry.Protocol == 0 ? "" : string.Create(CultureInfo.InvariantCulture, $" {entry.Protocol}:{entry.Port}"));
+    }
+
     [Fact]
     public void Timeout_on_a_set_without_timeouts_is_ignored_as_the_kernel_ignores_it()
     {

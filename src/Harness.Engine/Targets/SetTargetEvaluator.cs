@@ -9,7 +9,8 @@ namespace Harness.Engine.Targets;
 /// ipset; later -m set lookups see the change. An added entry gets --timeout N seconds (else the set's default) when the
 /// set was created with timeouts — the kernel takes and ignores --timeout for a set without — and, in a set with
 /// counters, counts this packet. An entry already there is left alone, unless --exist: then its timeout and counters
-/// start over. Continues.
+/// start over. In a "net" dimension the element is the packet's address under the longest prefix the set's members
+/// use (see <see cref="LiveIpSet.ElementForPacket"/>). Continues.
 /// </summary>
 public sealed class SetTargetEvaluator(SetTarget t) : TargetEvaluator
 {
@@ -27,13 +28,13 @@ public sealed class SetTargetEvaluator(SetTarget t) : TargetEvaluator
         {
             var set = sets[add.SetName];
             if (SetEvaluator.ProbeOf(state, set.Definition, add.Directions) is { } entry)
-                set.Add(entry, state.Now, (ulong)state.Ip.TotalLength, t.Timeout, t.Exist);
+                set.Add(set.ElementForPacket(entry, state.Now), state.Now, (ulong)state.Ip.TotalLength, t.Timeout, t.Exist);
         }
         if (t.Delete is { } del)
         {
             var set = sets[del.SetName];
             if (SetEvaluator.ProbeOf(state, set.Definition, del.Directions) is { } entry)
-                set.Delete(entry, state.Now);
+                set.Delete(set.ElementForPacket(entry, state.Now), state.Now);
         }
         return TargetVerdict.Continue;
     }
