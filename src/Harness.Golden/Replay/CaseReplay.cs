@@ -23,7 +23,7 @@ public sealed record CaseInputs(Ruleset? Ipv4, Ruleset? Ipv6, Host Host, EngineO
 public static class CaseReplay
 {
     /// <summary>The replayer <c>harness check</c> uses by default.</summary>
-    public static CaseReplayer Engine { get; } = m => OutcomeProjection.Project(Run(m));
+    public static CaseReplayer Engine { get; } = m => OutcomeProjection.Project(Stream(m));
 
     /// <summary>Loads the case's rulesets, host and options.</summary>
     public static CaseInputs LoadInputs(CaseManifest m)
@@ -83,7 +83,13 @@ public static class CaseReplay
     }
 
     /// <summary>Replays the whole case; <paramref name="onPacket"/> is told the number of each input packet as it is done.</summary>
-    public static ImmutableArray<Outcome> Run(CaseManifest m, Action<long>? onPacket = null)
+    public static ImmutableArray<Outcome> Run(CaseManifest m, Action<long>? onPacket = null) => [.. Stream(m, onPacket)];
+
+    /// <summary>
+    /// <see cref="Run"/> one outcome at a time, as the packets are read: a caller that keeps only what it needs of each
+    /// outcome (a golden row) does not hold the whole replay in memory. The inputs load at the first step.
+    /// </summary>
+    public static IEnumerable<Outcome> Stream(CaseManifest m, Action<long>? onPacket = null)
     {
         var inputs = LoadInputs(m);
         var engine = CreateEngine(inputs);
@@ -106,24 +112,29 @@ public static class CaseReplay
         }
     }
 
-    /// <summary>Feeds packets through an engine, turning a damaged capture into bad input.</summary>
-    public static ImmutableArray<Outcome> Replay(Engine.Engine engine, IEnumerable<Packet> packets, Action<long>? onPacket = null)
+    /// <summary>Feeds packets through an engine, turning a damaged capture into bad input; lazily, packet by packet.</summary>
+    public static IEnumerable<Outcome> Replay(Engine.Engine engine, IEnumerable<Packet> packets, Action<long>? onPacket = null)
     {
-        var outcomes = ImmutableArray.CreateBuilder<Outcome>();
+        using var reading = packets.GetEnumerator();
+        while (Next(reading))
+        {
+            var p = reading.Current;
+            var outcomes = engine.Process(p);
+            for (int i = 0; i < outcomes.Count; i++) yield return outcomes[i];
+            onPacket?.Invoke(p.Number);
+        }
+    }
+
+    private static bool Next(IEnumerator<Packet> reading)
+    {
         try
         {
-            foreach (var p in packets)
-            {
-                var some = engine.Process(p);
-                for (int i = 0; i < some.Count; i++) outcomes.Add(some[i]);
-                onPacket?.Invoke(p.Number);
-            }
+            return reading.MoveNext();
         }
         catch (CaptureFormatException e)
         {
             throw new CaseInputException(e.Path + ": error: " + (e.Offset >= 0 ? string.Create(CultureInfo.InvariantCulture, $"byte offset {e.Offset}: ") : "") + e.Detail, e);
         }
-        return outcomes.ToImmutable();
     }
 
     /// <summary>The packets that left the host (forwarded or sent), as an egress capture would show them.</summary>
