@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 using System.Globalization;
 using System.Text;
 using CsvHelper;
@@ -65,26 +66,37 @@ public static class GoldenCsv
     {
         if (!File.Exists(path)) throw new CaseFormatException(path, null, null, "no such golden file");
         byte[] bytes = File.ReadAllBytes(path);
-        string text;
-        try
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+            throw new CaseFormatException(path, null, null, $"golden is not UTF-8 text (invalid byte at offset {FirstInvalidUtf8(bytes)})");
+        return Parse(bytes, path);
+    }
+
+    private static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
+    {
+        int at = 0;
+        while (at < bytes.Length)
         {
-            text = new UTF8Encoding(false, true).GetString(bytes);
+            if (System.Text.Rune.DecodeFromUtf8(bytes[at..], out _, out int used) != System.Buffers.OperationStatus.Done) return at;
+            at += used;
         }
-        catch (DecoderFallbackException e)
-        {
-            throw new CaseFormatException(path, null, null, $"golden is not UTF-8 text (invalid byte at offset {e.Index})");
-        }
-        return Parse(text, path);
+        return at;
     }
 
     /// <summary>Parses golden text; the header must be exactly <see cref="GoldenRow.Columns"/>.</summary>
-    public static ImmutableArray<GoldenRow> Parse(string text, string file)
+    public static ImmutableArray<GoldenRow> Parse(string text, string file) => Parse(Encoding.UTF8.GetBytes(text), file);
+
+    /// <summary>
+    /// Parses golden text given as UTF-8. Cells that repeat from row to row (interfaces, verdicts, rules, states, paths)
+    /// share one string, so a large golden costs little more than its distinct values.
+    /// </summary>
+    private static ImmutableArray<GoldenRow> Parse(byte[] utf8, string file)
     {
-        if (text.Length == 0) throw new CaseFormatException(file, 1, 1, "empty golden file (expected the header row " + string.Join(",", GoldenRow.Columns) + ")");
+        if (utf8.Length == 0) throw new CaseFormatException(file, 1, 1, "empty golden file (expected the header row " + string.Join(",", GoldenRow.Columns) + ")");
         var rows = ImmutableArray.CreateBuilder<GoldenRow>();
+        var pool = new StringPool();
         try
         {
-            using var csv = CsvReader.Create(Encoding.UTF8.GetBytes(text), ReaderOptions);
+            using var csv = CsvReader.Create(utf8, ReaderOptions);
             csv.ReadHeader();
             var header = csv.Headers.ToArray();
             if (!header.SequenceEqual(GoldenRow.Columns, StringComparer.Ordinal))
@@ -93,8 +105,8 @@ public static class GoldenCsv
             while (csv.Read())
             {
                 var fields = new string[GoldenRow.Columns.Length];
-                for (int i = 0; i < fields.Length; i++) fields[i] = csv.GetString(i);
-                rows.Add(new GoldenRow([.. fields]));
+                for (int i = 0; i < fields.Length; i++) fields[i] = i < 2 ? csv.GetString(i) : pool.Intern(csv.GetString(i));
+                rows.Add(new GoldenRow(ImmutableCollectionsMarshal.AsImmutableArray(fields)));
             }
         }
         catch (CsvFormatException e)

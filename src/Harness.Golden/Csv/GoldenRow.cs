@@ -24,11 +24,12 @@ public sealed record GoldenRow(ImmutableArray<string> Fields)
 
     public string this[int column] => Fields[column];
 
+    /// <summary>A row of these fields (the row keeps the array: do not change it afterwards).</summary>
     public static GoldenRow Of(params string[] fields)
     {
         if (fields.Length != Columns.Length)
             throw new ArgumentException($"a golden row has {Columns.Length} fields, got {fields.Length}", nameof(fields));
-        return new GoldenRow([.. fields]);
+        return new GoldenRow(System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(fields));
     }
 
     public bool Equals(GoldenRow? other) => other is not null && Fields.SequenceEqual(other.Fields, StringComparer.Ordinal);

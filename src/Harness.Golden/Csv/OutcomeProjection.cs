@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 using System.Globalization;
 using Harness.Engine;
 using Harness.Packets;
@@ -12,6 +13,7 @@ public static class OutcomeProjection
     {
         var rows = ImmutableArray.CreateBuilder<GoldenRow>();
         var generatedCount = new Dictionary<long, int>();
+        var texts = new RowTexts();
         foreach (var o in outcomes)
         {
             string key;
@@ -25,13 +27,39 @@ public static class OutcomeProjection
             {
                 key = o.PacketNumber.ToString(CultureInfo.InvariantCulture);
             }
-            rows.Add(ToRow(o, key));
+            rows.Add(ToRow(o, key, texts));
         }
         return rows.ToImmutable();
     }
 
     /// <summary>One outcome as a row; <paramref name="packetKey"/> fills the "packet" column.</summary>
-    public static GoldenRow ToRow(Outcome o, string packetKey)
+    public static GoldenRow ToRow(Outcome o, string packetKey) => ToRow(o, packetKey, null);
+
+    /// <summary>
+    /// Shared cell texts for the rows of one projection: a path's text once per distinct path (the engine shares one
+    /// array per path), and one instance per repeated value.
+    /// </summary>
+    private sealed class RowTexts
+    {
+        private readonly Dictionary<PathStep[], string> _paths = new(ReferenceEqualityComparer.Instance);
+        private readonly StringPool _pool = new();
+
+        public string Path(ImmutableArray<PathStep> path)
+        {
+            var steps = ImmutableCollectionsMarshal.AsArray(path);
+            if (steps is null) return "";
+            if (_paths.TryGetValue(steps, out var text)) return text;
+            text = _pool.Intern(PathText(path));
+            if (_paths.Count < 1 << 16) _paths[steps] = text;
+            return text;
+        }
+
+        public string Intern(string value) => _pool.Intern(value);
+    }
+
+    private static string PathText(ImmutableArray<PathStep> path) => string.Join(";", path.Select(s => s.ToString()));
+
+    private static GoldenRow ToRow(Outcome o, string packetKey, RowTexts? texts)
     {
         var p = o.Packet;
         var (sport, dport) = Ports(p.Transport);
@@ -42,19 +70,21 @@ public static class OutcomeProjection
             o.InInterface ?? "",
             o.OutInterface ?? "",
             Protocol(p),
-            p.Ip?.Source.ToString() ?? "",
-            sport,
-            p.Ip?.Destination.ToString() ?? "",
-            dport,
+            Intern(texts, p.Ip?.Source.ToString() ?? ""),
+            Intern(texts, sport),
+            Intern(texts, p.Ip?.Destination.ToString() ?? ""),
+            Intern(texts, dport),
             Verdict(o.Verdict),
             o.DecidingRule ?? "",
             o.Conntrack?.StateSeen ?? "",
             isTcp ? o.Conntrack?.TcpStateAfter ?? "" : "",
-            o.Conntrack?.Nat ?? "",
-            string.Join(";", o.Path.Select(s => s.ToString())),
-            string.Join(" | ", o.Log),
-            o.Reason ?? "");
+            Intern(texts, o.Conntrack?.Nat ?? ""),
+            texts is null ? PathText(o.Path) : texts.Path(o.Path),
+            Intern(texts, string.Join(" | ", o.Log)),
+            Intern(texts, o.Reason ?? ""));
     }
+
+    private static string Intern(RowTexts? texts, string value) => texts is null ? value : texts.Intern(value);
 
     public static string Verdict(FinalVerdict v) => v switch
     {
