@@ -84,6 +84,20 @@ public class CaseAndCsvTests
     }
 
     [Fact]
+    public void A_golden_that_is_not_utf8_is_refused_with_the_offset_of_the_first_bad_byte()
+    {
+        using var dir = new TempDir();
+        var path = Path.Combine(dir.Path, "g.csv");
+        var good = System.Text.Encoding.UTF8.GetBytes(GoldenCsv.ToText([Row("1")]));
+        File.WriteAllBytes(path, [.. good, 0xC3, 0x28, (byte)'\n']);
+        var e = Assert.Throws<CaseFormatException>(() => GoldenCsv.ReadFile(path));
+        Assert.EndsWith($"golden is not UTF-8 text (invalid byte at offset {good.Length})", e.Message);
+        // Valid text (with a byte-order mark) reads back as written.
+        File.WriteAllBytes(path, [0xEF, 0xBB, 0xBF, .. good]);
+        Assert.Equal("1", Assert.Single(GoldenCsv.ReadFile(path)).Packet);
+    }
+
+    [Fact]
     public void Csv_row_with_missing_fields_is_refused_with_its_line()
     {
         var text = GoldenCsv.ToText([Row("1")]) + "2,3\n";
