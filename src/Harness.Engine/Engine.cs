@@ -40,7 +40,10 @@ public sealed partial class Engine
 
     private Engine(Host host, Ruleset? ipv4, Ruleset? ipv6, EngineOptions options)
     {
-        _runtime = new EngineRuntime(host, options);
+        _runtime = new EngineRuntime(host, options)
+        {
+            Backend = options.Backend ?? ipv4?.Backend ?? ipv6?.Backend ?? IptablesBackend.Nft,
+        };
         if (ipv4 is not null && ipv4.Family != Family.IPv4) throw new EngineSetupException("the IPv4 ruleset is an IPv6 ruleset");
         if (ipv6 is not null && ipv6.Family != Family.IPv6) throw new EngineSetupException("the IPv6 ruleset is an IPv4 ruleset");
         _ipv4 = ipv4 is null ? null : new CompiledRuleset(ipv4, _runtime);

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Harness.Rules;
 
 namespace Harness.Engine;
 
@@ -12,6 +13,8 @@ namespace Harness.Engine;
 /// <see cref="RebuildBytes"/>: after a rewrite (NAT, TTL, TOS, …) the outcome's packet gets fresh bytes (Raw, checksums);
 /// when false the forwarding TTL decrement and the final rebuild touch only the header fields, and Raw may keep the bytes
 /// as captured (faster, for consumers that read fields only: golden CSV columns, path, verdicts).
+/// <see cref="Backend"/>: which iptables loaded the rules (it matters for packets whose headers a match cannot read);
+/// null: what the ruleset's dump says (<see cref="Ruleset.Backend"/>), else iptables-nft.
 /// </summary>
 public sealed record EngineOptions(
     int Seed = 0,
@@ -20,7 +23,8 @@ public sealed record EngineOptions(
     ImmutableDictionary<long, SocketOwner>? Owners = null,
     ImmutableHashSet<long>? LocallyGenerated = null,
     bool LinearWalk = false,
-    bool RebuildBytes = true)
+    bool RebuildBytes = true,
+    IptablesBackend? Backend = null)
 {
     public static readonly EngineOptions Default = new();
 }

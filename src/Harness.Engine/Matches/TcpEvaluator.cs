@@ -32,11 +32,17 @@ public sealed class TcpEvaluator(TcpMatch match) : MatchEvaluator
 
     public override bool Matches(PacketState state)
     {
-        if (state.Ip.IsLaterFragment) return false;
+        if (state.Ip.IsLaterFragment)
+        {
+            // iptables-legacy's tcp_mt drops a fragment at offset 1 (8 bytes in: it would overwrite the flags).
+            if (state.Ip.FragmentOffset == 1 && state.Runtime.Backend == IptablesBackend.Legacy)
+                state.HotDrop = "tcp: a fragment at offset 8 bytes (iptables-legacy's xt_tcp drops it)";
+            return false;
+        }
         if (state.Packet.Transport is not TcpHeader tcp)
         {
             if (!TransportFields.IsShort(state)) return false;
-            if (_option is not null)
+            if (_option is not null || state.Runtime.Backend == IptablesBackend.Legacy)
             {
                 state.HotDrop = TransportFields.HotDropReason("tcp", state);
                 return false;

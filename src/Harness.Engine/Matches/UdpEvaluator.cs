@@ -25,7 +25,16 @@ public sealed class UdpEvaluator(UdpMatch match) : MatchEvaluator
         if (state.Ip.IsLaterFragment) return false;
         ushort? sp, dp;
         if (state.Packet.Transport is UdpHeader udp) (sp, dp) = (udp.SourcePort, udp.DestinationPort);
-        else if (TransportFields.IsShort(state)) (sp, dp) = (TransportFields.U16(state, 0), TransportFields.U16(state, 2));
+        else if (TransportFields.IsShort(state))
+        {
+            // iptables-legacy's udp_mt cannot read the 8-byte header: it drops the packet.
+            if (state.Runtime.Backend == IptablesBackend.Legacy)
+            {
+                state.HotDrop = TransportFields.HotDropReason("udp", state);
+                return false;
+            }
+            (sp, dp) = (TransportFields.U16(state, 0), TransportFields.U16(state, 2));
+        }
         else return false;
         // A header shorter than 8 bytes: iptables-nft's payload reads see the ports that are there; a port the packet
         // does not reach fails the rule (no drop).

@@ -2,6 +2,7 @@ using Harness.Engine.Conntrack;
 using Harness.Engine.Routing;
 using Harness.Hosts;
 using Harness.Net;
+using Harness.Rules;
 
 namespace Harness.Engine.Walk;
 
@@ -36,6 +37,12 @@ public sealed class EngineRuntime
 
     private readonly Dictionary<string, HostInterface> _interfaces = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _rpFilter = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Which iptables loaded the rules: the options' choice, else the ruleset's dump's, else iptables-nft (set by the
+    /// engine before it compiles the rules).
+    /// </summary>
+    public IptablesBackend Backend { get; internal set; } = IptablesBackend.Nft;
 
     /// <summary>net.ipv4.ip_forward, read once.</summary>
     public bool IpForward { get; }

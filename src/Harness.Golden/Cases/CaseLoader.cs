@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Harness.Rules;
 using Harness.Hosts.Loading;
 using YamlDotNet.RepresentationModel;
 
@@ -86,12 +87,22 @@ public static class CaseLoader
         int seed = k.TryGetValue("seed", out var seedNode) ? (int)tree.Integer(seedNode, "seed", int.MinValue, int.MaxValue) : 0;
 
         string? defaultInterface = null, ipsets = null;
+        IptablesBackend? backend = null;
         if (k.TryGetValue("options", out var optNode))
         {
             var options = tree.Mapping(optNode, "options");
-            var o = tree.Keys(options, "options", "in", "ipsets");
+            var o = tree.Keys(options, "options", "in", "ipsets", "iptables");
             if (o.TryGetValue("in", out var inNode)) defaultInterface = tree.Scalar(inNode, "in");
             if (o.TryGetValue("ipsets", out var setNode)) ipsets = PathOf(setNode, "ipsets");
+            if (o.TryGetValue("iptables", out var backendNode))
+            {
+                backend = tree.Scalar(backendNode, "iptables") switch
+                {
+                    "nft" => IptablesBackend.Nft,
+                    "legacy" => IptablesBackend.Legacy,
+                    var other => throw tree.Error(backendNode, $"iptables: '{other}' is neither 'nft' nor 'legacy'"),
+                };
+            }
         }
 
         return new CaseManifest
@@ -108,6 +119,7 @@ public static class CaseLoader
             Seed = seed,
             DefaultInterface = defaultInterface,
             IpSets = ipsets,
+            Backend = backend,
         };
     }
 }

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Harness.Rules;
 
 namespace Harness.Golden.Cases;
 
@@ -44,4 +45,7 @@ public sealed record CaseManifest
     /// <summary>Every input file of the case (for messages and for copying a case).</summary>
     public IEnumerable<string> InputFiles =>
         Rules.Concat(Rules6).Append(Host).Concat(new[] { Pcap, Flows, IpSets }.OfType<string>());
+
+    /// <summary>options: iptables: nft | legacy — which iptables loaded the rules; null: what the dump says, else nft.</summary>
+    public IptablesBackend? Backend { get; init; }
 }

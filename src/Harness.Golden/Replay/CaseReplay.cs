@@ -45,7 +45,7 @@ public static class CaseReplay
                 throw new CaseInputException(e.Message.Contains(setFile, StringComparison.Ordinal) ? e.Message : $"{setFile}: error: {e.Message}", e);
             }
         }
-        return new CaseInputs(ipv4, ipv6, host, new EngineOptions(Seed: m.Seed, DefaultInterface: m.DefaultInterface, Sets: sets));
+        return new CaseInputs(ipv4, ipv6, host, new EngineOptions(Seed: m.Seed, DefaultInterface: m.DefaultInterface, Sets: sets, Backend: m.Backend));
     }
 
     /// <summary>Loads rule files in order; any diagnostic makes the case bad input, named by its first error.</summary>

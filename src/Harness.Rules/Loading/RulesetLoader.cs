@@ -87,6 +87,7 @@ public static class RulesetLoader
                 crReported = true;
                 line = line with { Text = line.Text[..^1] };
             }
+            if (line.Text.StartsWith('#')) state.Backend ??= DumpReader.BackendOf(line.Text);
             if (kind == InputKind.Unknown)
             {
                 kind = InputSniffer.KindOf(line.Text);
