@@ -46,12 +46,12 @@ public sealed class Ipv6ExtensionHeaderTests(ITestOutputHelper output)
     private static Host Firewall() => new(
         [
             new HostInterface("lo", 1, new MacAddress(0), [new InterfaceAddress(Address.Parse("::1"), 128)], IsLoopback: true, Mtu: 65536),
-            new HostInterface("f0", 2, MacAddress.Parse("02:00:00:00:ff:00"), [new InterfaceAddress(Address.Parse("2001:db8:1::1"), 64)]),
-            new HostInterface("f1", 3, MacAddress.Parse("02:00:00:00:ff:01"), [new InterfaceAddress(Address.Parse("2001:db8:2::1"), 64)]),
+            new HostInterface("f0", 2, MacAddress.Parse("02:00:00:00:ff:00"), [new InterfaceAddress(Address.Parse("2001:db8:1::1"), 64), new InterfaceAddress(Address.Parse("10.1.0.1"), 24)]),
+            new HostInterface("f1", 3, MacAddress.Parse("02:00:00:00:ff:01"), [new InterfaceAddress(Address.Parse("2001:db8:2::1"), 64), new InterfaceAddress(Address.Parse("10.2.0.1"), 24)]),
         ],
         ImmutableArray<Route>.Empty,
         ImmutableArray<RoutingRule>.Empty,
-        Sysctls.Defaults.With("net.ipv6.conf.all.forwarding", "1"));
+        Sysctls.Defaults.With("net.ipv6.conf.all.forwarding", "1").With("net.ipv4.ip_forward", "1").With("net.ipv4.icmp_ratelimit", "0"));
 
     // ---- the decoder ----
 
@@ -277,4 +277,60 @@ public sealed class Ipv6ExtensionHeaderTests(ITestOutputHelper output)
         for i in $(seq 1 13); do echo "T$i $(ip netns exec $P-f ip6tables -L T$i -v -n -x | tail -n +3 | awk '{print $1}' | tr '\n' ' ' | sed 's/ $//')"; done
         ip netns exec $P-s ip6tables -t raw -L PREROUTING -v -n -x | tail -n +3 | awk '{print "S", $1}'
         """;
+
+    // ---- two hotdrop/REJECT paths on short IPv4 transport headers (measured in the same topology, IPv4) ----
+
+    /// <summary>
+    /// Measured on 6.18 (iptables-nft): a UDP datagram of 2 bytes at "-p udp -m hashlimit --hashlimit-mode srcport" is
+    /// dropped by the match (neither that rule nor the ACCEPT after it counts it, nothing arrives); one of 4 bytes is counted
+    /// and forwarded.
+    /// </summary>
+    [Fact]
+    public void Hashlimit_port_mode_drops_a_datagram_without_its_ports()
+    {
+        var engine = Engine.Create(TestRules.Load("""
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A FORWARD -p udp -m hashlimit --hashlimit-upto 1000/sec --hashlimit-burst 5 --hashlimit-mode srcport --hashlimit-name h4
+            -A FORWARD -j ACCEPT
+            COMMIT
+            """, Family.IPv4), null, Firewall(), EngineOptions.Default);
+        var udp2 = engine.Process(Decode("45000016006500004011666c0a0100020a02000214e9", 1))[0];
+        Assert.Equal((FinalVerdict.Drop, Disposition.Dropped, Hook.Forward, "hashlimit: UDP header truncated: 2 bytes, at least 8 needed: the match drops the packet"),
+            (udp2.Verdict, udp2.Disposition, udp2.DroppedAt, udp2.Reason));
+        var udp4 = engine.Process(Decode("4500001800660000401166690a0100020a02000214e90035", 2))[0];
+        Assert.Equal((FinalVerdict.Accept, Disposition.Forwarded), (udp4.Verdict, udp4.Disposition));
+        Assert.Equal((1UL, 1UL), (engine.Counters.Get(Family.IPv4, "filter", "FORWARD", 1).Packets, engine.Counters.Get(Family.IPv4, "filter", "FORWARD", 2).Packets));
+    }
+
+    /// <summary>
+    /// Measured on 6.18 (tcpdump on the client's side): REJECT with icmp-port-unreachable on an 8-byte TCP segment whose
+    /// checksum holds sends one ICMP 3/3 (36 bytes quoted); the same segment with a wrong checksum gets nothing; tcp-reset
+    /// on an 8-byte segment sends no RST. All three are rejected (dropped).
+    /// </summary>
+    [Fact]
+    public void Reject_of_a_short_tcp_segment_answers_only_with_an_icmp_error_and_only_when_its_checksum_holds()
+    {
+        var engine = Engine.Create(TestRules.Load("""
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            -A FORWARD -s 10.1.0.3 -j REJECT --reject-with icmp-port-unreachable
+            -A FORWARD -s 10.1.0.4 -j REJECT --reject-with icmp-port-unreachable
+            -A FORWARD -s 10.1.0.5 -p tcp -j REJECT --reject-with tcp-reset
+            COMMIT
+            """, Family.IPv4), null, Firewall(), EngineOptions.Default);
+        var good = engine.Process(Decode("4500001c006700004006666e0a0100030a02000204d200500000e6c7", 1));
+        Assert.Equal(2, good.Count);
+        Assert.Equal((FinalVerdict.Reject, "filter:FORWARD:1"), (good[0].Verdict, good[0].DecidingRule));
+        var icmp = Assert.IsType<IcmpHeader>(good[1].Packet.Transport);
+        Assert.Equal(((byte)3, (byte)3, "10.1.0.3", 56), (icmp.Type, icmp.Code, good[1].Packet.Ip!.Destination.ToString(), good[1].Packet.Ip!.TotalLength));
+        var bad = engine.Process(Decode("4500001c006800004006666c0a0100040a02000204d200500000f7d7", 2));
+        Assert.Equal((1, FinalVerdict.Reject, "filter:FORWARD:2"), (bad.Count, bad[0].Verdict, bad[0].DecidingRule));
+        var reset = engine.Process(Decode("4500001c006900004006666a0a0100050a02000204d200500000e6c5", 3));
+        Assert.Equal((1, FinalVerdict.Reject, "filter:FORWARD:3"), (reset.Count, reset[0].Verdict, reset[0].DecidingRule));
+    }
 }
