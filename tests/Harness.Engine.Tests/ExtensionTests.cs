@@ -282,4 +282,57 @@ public class ExtensionTests
         Assert.Equal((Disposition.Sent, "eth0"), (rejected[1].Disposition, rejected[1].OutInterface));
         Assert.Equal("2001:db8:1::99", rejected[1].Packet.Ip!.Destination.ToString());
     }
+
+    /// <summary>An IPv4 (10.1.0.2 → 10.2.0.2, ID 1, TTL 64) or IPv6 (2001:db8:1::2 → 2001:db8:2::2) packet of <paramref name="protocol"/>.</summary>
+    private static Packet LogPacket(bool v6, byte protocol, string payloadHex)
+    {
+        var payload = Convert.FromHexString(payloadHex);
+        var header = v6
+            ? Convert.FromHexString("60000000" + (payload.Length).ToString("x4", System.Globalization.CultureInfo.InvariantCulture) + protocol.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)
+                + "40" + "20010db8000100000000000000000002" + "20010db8000200000000000000000002")
+            : Convert.FromHexString("4500" + (20 + payload.Length).ToString("x4", System.Globalization.CultureInfo.InvariantCulture) + "00010000" + "40"
+                + protocol.ToString("x2", System.Globalization.CultureInfo.InvariantCulture) + "0000" + "0a010002" + "0a020002");
+        if (!v6) System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(header.AsSpan(10), InternetChecksum.Compute(header));
+        return PacketDecoder.Decode([.. header, .. payload], 1, default);
+    }
+
+    [Fact]
+    public void Log_prints_sctp_and_the_protocols_nf_log_syslog_has_no_case_for_by_number()
+    {
+        // nf_log_syslog (6.18) dump_ipv4_packet / dump_ipv6_packet: cases for TCP, UDP, UDP-Lite, ICMP(v6), and IPv4
+        // AH/ESP; SCTP, GRE and the rest get "PROTO=<number>" without ports. IPv6 ends its extension-header walk at ESP
+        // (nothing more on the line without --log-ip-options).
+        string Line(bool v6, byte protocol, string payload) => Targets.LogFormatter.Format("", LogPacket(v6, protocol, payload), null, null, 5);
+        const string V4 = "IN= OUT= SRC=10.1.0.2 DST=10.2.0.2 ";
+        const string V6 = "IN= OUT= SRC=2001:db8:1::2 DST=2001:db8:2::2 ";
+        const string Sctp = "04d2005000000001000000000a000004";
+        Assert.Equal(V4 + "LEN=36 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=132 MARK=0x5 ", Line(false, IpProtocol.Sctp, Sctp));
+        Assert.Equal(V6 + "LEN=56 TC=0 HOPLIMIT=64 FLOWLBL=0 PROTO=132 MARK=0x5 ", Line(true, IpProtocol.Sctp, Sctp));
+        Assert.Equal(V4 + "LEN=28 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=UDPLITE SPT=1000 DPT=2000 LEN=8 MARK=0x5 ", Line(false, IpProtocol.UdpLite, "03e807d000080000"));
+        Assert.Equal(V6 + "LEN=48 TC=0 HOPLIMIT=64 FLOWLBL=0 PROTO=UDPLITE SPT=1000 DPT=2000 LEN=8 MARK=0x5 ", Line(true, IpProtocol.UdpLite, "03e807d000080000"));
+        Assert.Equal(V4 + "LEN=24 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=UDPLITE INCOMPLETE [4 bytes] ", Line(false, IpProtocol.UdpLite, "03e807d0"));
+        Assert.Equal(V4 + "LEN=32 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=AH SPI=0x1234 MARK=0x5 ", Line(false, IpProtocol.Ah, "060100000000123400000001"));
+        Assert.Equal(V4 + "LEN=28 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=ESP SPI=0xabcd MARK=0x5 ", Line(false, IpProtocol.Esp, "0000abcd00000001"));
+        Assert.Equal(V4 + "LEN=24 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=ESP INCOMPLETE [4 bytes] MARK=0x5 ", Line(false, IpProtocol.Esp, "0000abcd"));
+        Assert.Equal(V4 + "LEN=28 TOS=0x00 PREC=0x00 TTL=64 ID=1 PROTO=47 MARK=0x5 ", Line(false, IpProtocol.Gre, "0000080000000000"));
+        Assert.Equal(V6 + "LEN=48 TC=0 HOPLIMIT=64 FLOWLBL=0 ", Line(true, IpProtocol.Esp, "0000abcd00000001"));
+        Assert.Equal(V6 + "LEN=48 TC=0 HOPLIMIT=64 FLOWLBL=0 PROTO=1 MARK=0x5 ", Line(true, IpProtocol.Icmp, "0800000000000000"));
+    }
+
+    [Fact]
+    public void Log_of_a_cut_ipv6_extension_header_ends_where_nf_log_syslog_stops()
+    {
+        string Line(string hex) => Targets.LogFormatter.Format("", PacketDecoder.Decode(Convert.FromHexString(hex), 1, default), null, null, 5);
+        const string Head = "IN= OUT= SRC=2001:db8:1::2 DST=2001:db8:2::2 ";
+        // Destination options of 16 bytes with 8 there, then TCP: the TCP dump finds its header 8 bytes past the end, and
+        // the kernel's unsigned count wraps.
+        Assert.Equal(Head + "LEN=48 TC=0 HOPLIMIT=64 FLOWLBL=1 PROTO=TCP INCOMPLETE [4294967288 bytes] ",
+            Line("6000000100083c4020010db800010000000000000000000220010db80002000000000000000000020601010400000000"));
+        // One byte of a header: its 2 bytes cannot be read.
+        Assert.Equal(Head + "LEN=41 TC=0 HOPLIMIT=64 FLOWLBL=3 TRUNCATED",
+            Line("6000000300013c4020010db800010000000000000000000220010db800020000000000000000000206"));
+        // A fragment header of 4 bytes: "FRAG:" and its 8 bytes missing.
+        Assert.Equal(Head + "LEN=44 TC=0 HOPLIMIT=64 FLOWLBL=7 FRAG:TRUNCATED ",
+            Line("6000000700042c4020010db800010000000000000000000220010db800020000000000000000000206000000"));
+    }
 }

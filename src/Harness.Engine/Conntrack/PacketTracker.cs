@@ -71,6 +71,9 @@ internal readonly struct PacketTracker(ConntrackTable table, Packet packet, Hook
     {
         int have = packet.TransportBytes().Length;
         string detail = " (" + error + ")";
+        // An IPv6 extension header cut short: ipv6_skip_exthdr cannot reach the upper-layer protocol (get_l4proto fails),
+        // or reaches it past the end of the packet (no ports: no tuple).
+        if (ip.ExtensionWalkFailed) return "no protocol: the IPv6 extension headers cannot be walked" + detail;
         bool icmp = ip.Protocol == IpProtocol.Icmp && ip.Family == Family.IPv4 || ip.Protocol == IpProtocol.Icmpv6 && ip.Family == Family.IPv6;
         if (icmp) return (ip.Family == Family.IPv4 ? "icmp" : "icmpv6") + ": short packet" + detail;
         if (have < 4) return "no tuple: fewer than 4 bytes of ports" + detail;

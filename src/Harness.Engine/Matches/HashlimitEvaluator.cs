@@ -75,12 +75,16 @@ public sealed class HashlimitEvaluator : MatchEvaluator
         return _above ? !under : under;
     }
 
-    /// <summary>A port mode on a packet whose ports-carrying header ends before its 4 port bytes.</summary>
+    /// <summary>
+    /// A port mode on a packet whose ports-carrying header ends before its 4 port bytes, or an IPv6 packet whose extension
+    /// headers cannot be walked to the upper layer (ipv6_skip_exthdr fails in hashlimit_init_dst).
+    /// </summary>
     private bool PortsMissing(PacketState state) =>
         (_table.Config.Modes & (HashlimitModes.SourcePort | HashlimitModes.DestinationPort)) != 0
         && !state.Ip.IsLaterFragment && TransportFields.IsShort(state)
-        && state.Ip.Protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Sctp or IpProtocol.UdpLite
-        && TransportFields.U16(state, 2) is null;
+        && (state.Ip.ExtensionWalkFailed
+            || (state.Ip.Protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Sctp or IpProtocol.UdpLite
+                && TransportFields.U16(state, 2) is null));
 
     private enum Kind { Packets, Bytes, RatePackets, RateBytes }
 

@@ -19,7 +19,14 @@ public sealed class RtEvaluator(RtMatch m) : MatchEvaluator
 
     public override bool Matches(PacketState state)
     {
-        if (state.Ip.RoutingHeader is not { } rh) return false;
+        if (state.Ip.RoutingHeader is not { } rh)
+        {
+            // ip6t_rt drops a packet whose routing header is cut short (or runs past the payload), or whose extension
+            // headers cannot be walked as far as one (ipv6_find_hdr: -EBADMSG).
+            if (state.Ip.CutExtensionHeader == IpProtocol.Ipv6Route || state.Ip.MetaL4Protocol < 0)
+                state.HotDrop = TransportFields.HotDropReason("rt", state);
+            return false;
+        }
         if (m.SegmentsLeft is { } s && !s.Apply(s.Value.Contains(rh.SegmentsLeft))) return false;
         if (m.Length is { } l && !l.Apply(l.Value == (uint)rh.Length)) return false;
         if (m.Type is { } t && !t.Apply(t.Value == rh.Type)) return false;

@@ -52,7 +52,7 @@ public static class LogFormatter
             sb.Append(' ');
         }
         // nf_log_syslog stops after a TCP/UDP/ICMPv6 header it cannot read whole (and after "OPT (TRUNCATED)"): no UID=, MARK=.
-        if (packet.Ip is { } ip && !AppendIp(sb, ip, packet.Transport, tcpSequence, tcpOptions, ipOptions, packet.TransportError is not null))
+        if (packet.Ip is { } ip && !AppendIp(sb, ip, packet.Transport, tcpSequence, tcpOptions, ipOptions, packet.TransportError is not null, packet.TransportBytes(), true))
             return sb.ToString();
         if (owner is not null) sb.Append(CultureInfo.InvariantCulture, $"UID={owner.Uid} GID={owner.Gid} ");
         if (mark != 0) sb.Append(CultureInfo.InvariantCulture, $"MARK=0x{mark:x} ");
@@ -72,7 +72,10 @@ public static class LogFormatter
     }
 
     /// <summary>Appends the IP and transport fields; false where the kernel's dump returns early (the line ends there).</summary>
-    private static bool AppendIp(StringBuilder sb, IpHeader ip, TransportHeader? transport, bool tcpSequence, bool tcpOptions, bool ipOptions, bool shortHeader = false)
+    /// <param name="bytes">The bytes after the IP header (and extension headers) when <paramref name="haveBytes"/>; a quoted packet
+    /// in an ICMP error has only its decoded headers.</param>
+    private static bool AppendIp(StringBuilder sb, IpHeader ip, TransportHeader? transport, bool tcpSequence, bool tcpOptions, bool ipOptions,
+        bool shortHeader = false, ReadOnlySpan<byte> bytes = default, bool haveBytes = false)
     {
         var inv = CultureInfo.InvariantCulture;
         if (ip.Family == Family.IPv4)
@@ -83,7 +86,12 @@ public static class LogFormatter
             if (ip.MoreFragments) sb.Append("MF ");
             if (ip.FragmentOffset != 0) sb.Append(inv, $"FRAG:{ip.FragmentOffset / 8} ");
             if (ipOptions && ip.Options.Length > 0) sb.Append("OPT (").Append(Convert.ToHexString(ip.Options.Span)).Append(") ");
-            if (ip.IsLaterFragment) { sb.Append(inv, $"PROTO={Name(ip.Protocol, false)} "); return true; }
+            if (ip.IsLaterFragment)
+            {
+                // A later fragment: the protocol's name alone (AH: nothing at all), then UID/MARK.
+                if (ip.Protocol != IpProtocol.Ah) sb.Append(inv, $"PROTO={Name(ip.Protocol, false)} ");
+                return true;
+            }
         }
         else
         {
@@ -93,14 +101,41 @@ public static class LogFormatter
                 sb.Append(inv, $"FRAG:{ip.FragmentOffset} ");
                 if (ip.MoreFragments) sb.Append("INCOMPLETE ");
                 sb.Append(inv, $"ID:{ip.Id:x8} ");
-                if (ip.IsLaterFragment) return true;
+                if (ip.IsLaterFragment)
+                {
+                    // The fragment header's next header: a protocol gets its name (then UID/MARK); another extension
+                    // header or ESP ends the line.
+                    if (ip.Protocol is IpProtocol.HopByHop or IpProtocol.Ipv6Route or IpProtocol.Ipv6Opts or IpProtocol.Ah or IpProtocol.Esp or IpProtocol.Ipv6NoNext)
+                        return false;
+                    sb.Append(inv, $"PROTO={Name(ip.Protocol, true)} ");
+                    return true;
+                }
+            }
+            if (ip.CutExtensionHeader is { } cut)
+            {
+                // nf_log_syslog's own walk reads 2 bytes of each header ("TRUNCATED" and the end of the line without
+                // them) and a fragment header whole ("FRAG:TRUNCATED "); past a header that runs beyond the payload the
+                // transport dump below finds nothing ("INCOMPLETE [bytes]", the count wrapping as the kernel's unsigned).
+                int left = ip.TotalLength - ip.HeaderLength;
+                if (ip.ExtensionWalkFailed && left < 2) { sb.Append("TRUNCATED"); return false; }
+                if (ip.ExtensionWalkFailed || cut == IpProtocol.Ipv6Frag) { sb.Append("FRAG:TRUNCATED "); return false; }
+            }
+            if (ip.Protocol == IpProtocol.Esp)
+            {
+                // ESP ends the walk of the extension headers and the line: its SPI only with --log-ip-options.
+                if (!ipOptions) return false;
+                if (!haveBytes) { sb.Append("OPT ( ESP )"); return false; }
+                sb.Append(bytes.Length >= 8
+                    ? string.Create(inv, $"OPT ( ESP SPI=0x{System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(bytes):x} )")
+                    : string.Create(inv, $"OPT ( ESP INCOMPLETE [{bytes.Length} bytes] )"));
+                return false;
             }
         }
         if (transport is null && shortHeader && ShortHeaderName(ip) is { } name)
         {
             // A transport header shorter than its fixed part: "INCOMPLETE [bytes after the IP header]"; the ICMP (v4)
             // dump goes on to UID/MARK, the others end the line.
-            sb.Append(inv, $"PROTO={name} INCOMPLETE [{ip.TotalLength - ip.HeaderLength} bytes] ");
+            sb.Append(inv, $"PROTO={name} INCOMPLETE [{unchecked((uint)(ip.TotalLength - ip.HeaderLength))} bytes] ");
             return name == "ICMP";
         }
         switch (transport)
@@ -130,9 +165,6 @@ public static class LogFormatter
             case UdpHeader u:
                 sb.Append(inv, $"PROTO={(ip.Protocol == IpProtocol.UdpLite ? "UDPLITE" : "UDP")} SPT={u.SourcePort} DPT={u.DestinationPort} LEN={u.Length} ");
                 break;
-            case SctpHeader s:
-                sb.Append(inv, $"PROTO=SCTP SPT={s.SourcePort} DPT={s.DestinationPort} ");
-                break;
             case IcmpHeader i:
                 sb.Append(inv, $"PROTO={(i.IsV6 ? "ICMPv6" : "ICMP")} TYPE={i.Type} CODE={i.Code} ");
                 if (IsEcho(i)) sb.Append(inv, $"ID={i.Identifier} SEQ={i.SequenceNumber} ");
@@ -144,12 +176,31 @@ public static class LogFormatter
                 }
                 if ((!i.IsV6 && i.Type == 3 && i.Code == 4) || (i.IsV6 && i.Type == 2)) sb.Append(inv, $"MTU={i.Mtu} ");
                 break;
+            case OtherTransport when haveBytes && ip.Protocol == IpProtocol.UdpLite:
+                // UDP-Lite has UDP's header: ports and the coverage field printed as LEN=.
+                if (bytes.Length < 8)
+                {
+                    sb.Append(inv, $"PROTO=UDPLITE INCOMPLETE [{bytes.Length} bytes] ");
+                    return false;
+                }
+                sb.Append(inv, $"PROTO=UDPLITE SPT={U16(bytes, 0)} DPT={U16(bytes, 2)} LEN={U16(bytes, 4)} ");
+                break;
+            case OtherTransport when haveBytes && ip.Family == Family.IPv4 && ip.Protocol is IpProtocol.Ah or IpProtocol.Esp:
+                // IPv4 AH (12-byte header) and ESP (8 bytes): the SPI, or INCOMPLETE; the line goes on to UID/MARK.
+                int need = ip.Protocol == IpProtocol.Ah ? 12 : 8;
+                sb.Append(ip.Protocol == IpProtocol.Ah ? "PROTO=AH " : "PROTO=ESP ");
+                if (bytes.Length < need) sb.Append(inv, $"INCOMPLETE [{bytes.Length} bytes] ");
+                else sb.Append(inv, $"SPI=0x{System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(bytes[(need - 8)..]):x} ");
+                break;
             default:
+                // Every other protocol (SCTP, GRE, …) by number only: nf_log_syslog has no case for it.
                 sb.Append(inv, $"PROTO={Name(ip.Protocol, ip.Family == Family.IPv6)} ");
                 break;
         }
         return true;
     }
+
+    private static ushort U16(ReadOnlySpan<byte> b, int at) => System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(b[at..]);
 
     /// <summary>The protocols whose short header nf_log_syslog reports as INCOMPLETE, by their LOG name.</summary>
     private static string? ShortHeaderName(IpHeader ip) => ip.Protocol switch
@@ -164,14 +215,15 @@ public static class LogFormatter
 
     private static bool IsEcho(IcmpHeader i) => i.IsV6 ? i.Type is 128 or 129 : i.Type is 0 or 8;
 
+    /// <summary>The name nf_log_syslog gives a protocol without its header: the few it knows per family, else the number.</summary>
     private static string Name(byte protocol, bool v6) => protocol switch
     {
         IpProtocol.Tcp => "TCP",
         IpProtocol.Udp => "UDP",
         IpProtocol.UdpLite => "UDPLITE",
-        IpProtocol.Icmp => "ICMP",
-        IpProtocol.Icmpv6 => "ICMPv6",
-        IpProtocol.Sctp => "SCTP",
+        IpProtocol.Icmp when !v6 => "ICMP",
+        IpProtocol.Esp when !v6 => "ESP",
+        IpProtocol.Icmpv6 when v6 => "ICMPv6",
         _ => protocol.ToString(CultureInfo.InvariantCulture),
     };
 }

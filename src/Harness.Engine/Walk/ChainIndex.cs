@@ -46,7 +46,7 @@ public sealed class ChainIndex
                 var key = PortKey(state.Packet);
                 return key is { } k && _byNumber!.TryGetValue(k, out var p) ? p : _unkeyed;
             case IndexKind.Protocol:
-                return _byNumber!.TryGetValue(state.Ip.Protocol, out var pr) ? pr : _unkeyed;
+                return state.Ip.MetaL4Protocol >= 0 && _byNumber!.TryGetValue((UInt128)state.Ip.MetaL4Protocol, out var pr) ? pr : _unkeyed;
             default:
                 return state.InInterface is { } name && _byName!.TryGetValue(name, out var n) ? n : _unkeyed;
         }

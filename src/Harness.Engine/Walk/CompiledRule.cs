@@ -115,7 +115,8 @@ public sealed class CompiledRule
         if (_hasDestination && (((ip.Destination.Value & _destinationMask) == _destinationValue) == _destinationNegated)) return false;
         if (_in is { } i && !i.Apply(InterfaceMatches(i.Value, state.InInterface))) return false;
         if (_out is { } o && !o.Apply(InterfaceMatches(o.Value, state.OutInterface))) return false;
-        if (_protocol != 0 && ((ip.Protocol == _protocol) == _protocolNegated)) return false;
+        // -p is nft's meta l4proto: for IPv6 it stops at AH, and without one (extension headers it cannot walk) -p and ! -p both fail.
+        if (_protocol != 0 && (ip.MetaL4Protocol < 0 || (ip.MetaL4Protocol == _protocol) == _protocolNegated)) return false;
         if (_fragment is { } f && !f.Apply(ip.IsLaterFragment)) return false;
         var matches = _matches;
         for (int m = 0; m < matches.Length; m++)

@@ -141,6 +141,8 @@ public static class PacketDecoder
             return packet with { Raw = raw, DecodeError = walk.Error };
         var ip = ReadIpv6Header(raw, totalLength, walk);
         packet = packet with { Raw = raw, Ip = ip };
+        if (walk.CutError is not null)
+            return packet with { TransportError = walk.CutError };
         if (ip.IsLaterFragment || walk.NextHeader == IpProtocol.Ipv6NoNext)
             return packet;
         bool checkable = raw.Length == totalLength && !ip.MoreFragments;
@@ -167,18 +169,27 @@ public static class PacketDecoder
             Id = walk.FragmentId,
             MoreFragments = walk.MoreFragments,
             FragmentOffset = walk.FragmentOffset,
+            CutExtensionHeader = walk.Cut,
+            ExtensionWalkFailed = walk.WalkFailed,
+            MetaL4Protocol = walk.MetaL4Protocol,
         };
     }
 
     private readonly record struct Ipv6Walk(
         int Offset, byte NextHeader, ImmutableArray<byte> Extensions, uint FragmentId, bool MoreFragments, int FragmentOffset, string? Error,
-        Ipv6RoutingHeader? Routing = null);
+        Ipv6RoutingHeader? Routing = null, string? CutError = null, byte? Cut = null, bool WalkFailed = false, int MetaL4Protocol = -2);
 
     /// <summary>True for the headers ip6tables walks past to find the upper-layer protocol (the kernel's ipv6_ext_hdr, less "no next header").</summary>
     private static bool IsExtensionHeader(byte next) =>
         next is IpProtocol.HopByHop or IpProtocol.Ipv6Route or IpProtocol.Ipv6Frag or IpProtocol.Ipv6Opts or IpProtocol.Ah;
 
-    /// <summary>Walks the extension headers after the fixed header. <paramref name="totalLength"/> is the wire length; raw may be shorter (snaplen).</summary>
+    /// <summary>
+    /// Walks the extension headers after the fixed header. <paramref name="totalLength"/> is the wire length; raw may be
+    /// shorter (snaplen). A leading hop-by-hop header that is cut short is a decode error (ip6_rcv drops it before
+    /// netfilter). Any other header cut short or running past the payload reaches netfilter: the walk goes on as the
+    /// kernel's do (ipv6_skip_exthdr needs 2 bytes of a header, 4 of a fragment header; ipv6_find_hdr also 4 of a routing
+    /// header, and nft's meta l4proto stops at AH) and the packet gets <see cref="Ipv6Walk.CutError"/>.
+    /// </summary>
     private static Ipv6Walk WalkIpv6Extensions(ReadOnlySpan<byte> raw, int totalLength, bool lenient = false)
     {
         byte next = raw[6];
@@ -188,27 +199,48 @@ public static class PacketDecoder
         bool more = false;
         int fragmentOffset = 0;
         Ipv6RoutingHeader? routing = null;
+        string? cutError = null;
+        byte? cut = null;
+        int meta = -2;
         while (IsExtensionHeader(next))
         {
-            if (offset + 8 > raw.Length)
+            int wireLeft = totalLength - offset;
+            if (cutError is null && (offset + 8 > raw.Length || offset + HeaderLength(next, raw[(offset + 1)..]) > totalLength))
             {
                 if (lenient) break;
-                return new Ipv6Walk(offset, next, extensions.ToImmutable(), 0, false, 0,
-                    Truncated(Invariant($"IPv6 extension header {next}"), raw.Length - offset, 8, totalLength - offset));
+                int need = offset + 8 > raw.Length ? 8 : HeaderLength(next, raw[(offset + 1)..]);
+                bool firstHopByHop = offset == 40 && next == IpProtocol.HopByHop;
+                // Bytes the capture did not keep, or a leading hop-by-hop header (ip6_rcv checks it): not replayable.
+                if (firstHopByHop || (need == 8 && wireLeft >= 8))
+                    return new Ipv6Walk(offset, next, extensions.ToImmutable(), 0, false, 0,
+                        need == 8 ? Truncated(Invariant($"IPv6 extension header {next}"), raw.Length - offset, 8, wireLeft)
+                            : Invariant($"IPv6 extension header {next} of {need} bytes at offset {offset} runs past the payload ({totalLength} bytes)"));
+                cutError = need == 8 && wireLeft < 8
+                    ? Truncated(Invariant($"IPv6 extension header {next}"), raw.Length - offset, 8, wireLeft)
+                    : Invariant($"IPv6 extension header {next} of {need} bytes at offset {offset} runs past the payload ({totalLength} bytes)");
+                cut = next;
+            }
+            if (cutError is not null)
+            {
+                // From the cut header on, only the bytes that are there: the header's first 2 (4 for a fragment header).
+                int skipNeed = next == IpProtocol.Ipv6Frag ? 4 : 2;
+                int findNeed = next is IpProtocol.Ipv6Frag or IpProtocol.Ipv6Route ? 4 : 2;
+                if (meta == -2) meta = wireLeft < findNeed ? -1 : next == IpProtocol.Ah ? IpProtocol.Ah : -2;
+                if (wireLeft >= skipNeed && raw.Length - offset < skipNeed)
+                    return new Ipv6Walk(offset, next, extensions.ToImmutable(), 0, false, 0,
+                        Truncated(Invariant($"IPv6 extension header {next}"), raw.Length - offset, skipNeed, wireLeft));
+                if (wireLeft < skipNeed)
+                    return new Ipv6Walk(offset, next, extensions.ToImmutable(), fragmentId, more, fragmentOffset, null, routing,
+                        cutError, cut, WalkFailed: true, MetaL4Protocol: meta);
+                var c = raw[offset..];
+                int skip = HeaderLength(next, c[1..]);
+                next = c[0];
+                offset += skip;
+                continue;
             }
             var h = raw[offset..];
-            int length = next switch
-            {
-                IpProtocol.Ipv6Frag => 8,
-                IpProtocol.Ah => (h[1] + 2) * 4,
-                _ => (h[1] + 1) * 8,
-            };
-            if (offset + length > totalLength)
-            {
-                if (lenient) break;
-                return new Ipv6Walk(offset, next, extensions.ToImmutable(), 0, false, 0,
-                    Invariant($"IPv6 extension header {next} of {length} bytes at offset {offset} runs past the payload ({totalLength} bytes)"));
-            }
+            int length = HeaderLength(next, h[1..]);
+            if (meta == -2 && next == IpProtocol.Ah) meta = IpProtocol.Ah;
             extensions.Add(next);
             if (next == IpProtocol.Ipv6Frag)
             {
@@ -223,8 +255,17 @@ public static class PacketDecoder
             offset += length;
             if (fragmentOffset != 0) break;
         }
-        return new Ipv6Walk(offset, next, extensions.ToImmutable(), fragmentId, more, fragmentOffset, null, routing);
+        return new Ipv6Walk(offset, next, extensions.ToImmutable(), fragmentId, more, fragmentOffset, null, routing,
+            cutError, cut, MetaL4Protocol: meta == -2 ? -2 : meta);
     }
+
+    /// <summary>An extension header's length in bytes from its second byte: 8 for a fragment header, (n + 2) × 4 for AH, else (n + 1) × 8.</summary>
+    private static int HeaderLength(byte type, ReadOnlySpan<byte> fromSecondByte) => type switch
+    {
+        IpProtocol.Ipv6Frag => 8,
+        IpProtocol.Ah => (fromSecondByte[0] + 2) * 4,
+        _ => (fromSecondByte[0] + 1) * 8,
+    };
 
     /// <summary>A routing header's fixed fields and its 16-byte entries from byte 8 on (those the capture holds).</summary>
     private static Ipv6RoutingHeader ReadRoutingHeader(ReadOnlySpan<byte> h, int length)

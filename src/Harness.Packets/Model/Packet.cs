@@ -113,6 +113,33 @@ public sealed record IpHeader
     /// <summary>The first IPv6 routing header (what ip6tables -m rt finds), or null when there is none.</summary>
     public Ipv6RoutingHeader? RoutingHeader { get; init; }
 
+    /// <summary>
+    /// The first IPv6 extension header (other than a leading hop-by-hop one, which the IP layer checks) that is cut short
+    /// or runs past the payload, or null. The kernel passes such a packet to netfilter; it is not in
+    /// <see cref="ExtensionHeaders"/>, and <see cref="Packet.TransportError"/> says what is wrong.
+    /// </summary>
+    public byte? CutExtensionHeader { get; init; }
+
+    /// <summary>
+    /// True when the kernel's walk past the extension headers (ipv6_skip_exthdr: 2 bytes of each header, 4 of a fragment
+    /// header) meets a header it cannot read: no upper-layer protocol (conntrack has no tuple); <see cref="Protocol"/> is
+    /// then the unreadable header's number.
+    /// </summary>
+    public bool ExtensionWalkFailed { get; init; }
+
+    private readonly short _metaL4Protocol = -2;
+
+    /// <summary>
+    /// What iptables-nft's <c>-p</c> (nft meta l4proto) compares: for IPv6 the protocol ipv6_find_hdr finds, stopping at
+    /// an AH header (51), or -1 when that walk meets a header it cannot read (a routing header needs 4 bytes); then no
+    /// <c>-p</c> rule matches, negated or not. Defaults to <see cref="Protocol"/>.
+    /// </summary>
+    public int MetaL4Protocol
+    {
+        get => _metaL4Protocol == -2 ? Protocol : _metaL4Protocol;
+        init => _metaL4Protocol = (short)value;
+    }
+
     /// <summary>False when the IPv4 header checksum is wrong (the kernel drops it before netfilter).</summary>
     public bool HeaderChecksumValid { get; init; } = true;
 

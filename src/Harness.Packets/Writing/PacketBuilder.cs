@@ -29,10 +29,12 @@ public static class PacketBuilder
     {
         var ip = packet.Ip ?? throw new ArgumentException(Invariant($"packet {packet.Number} has no IP header to serialize"), nameof(packet));
         var raw = packet.Raw.Span;
-        bool rawMatches = raw.Length >= ip.HeaderLength && raw.Length > 0 && raw[0] >> 4 == (ip.Family == Family.IPv4 ? 4 : 6);
+        // An IPv6 extension header cut short puts the header length past the packet's end: the packet keeps its length.
+        int length = ip.CutExtensionHeader is null ? Math.Max(ip.TotalLength, ip.HeaderLength) : ip.TotalLength;
+        bool rawMatches = raw.Length >= Math.Min(ip.HeaderLength, length) && raw.Length > 0 && raw[0] >> 4 == (ip.Family == Family.IPv4 ? 4 : 6);
         if (!rawMatches)
             return Build(ip, packet.Transport, new byte[packet.PayloadLength]);
-        var bytes = new byte[Math.Max(ip.TotalLength, ip.HeaderLength)];
+        var bytes = new byte[length];
         raw[..Math.Min(raw.Length, bytes.Length)].CopyTo(bytes);
         ushort? error = packet.Transport is { ChecksumValid: false } ? ChecksumError(raw, ip) : null;
         WriteHeaders(bytes, ip, packet.Transport, keepZeroUdpChecksum: true);
@@ -231,7 +233,7 @@ public static class PacketBuilder
     {
         BinaryPrimitives.WriteUInt32BigEndian(b, (6u << 28) | ((uint)ip.Tos << 20) | (ip.FlowLabel & 0xFFFFF));
         BinaryPrimitives.WriteUInt16BigEndian(b[4..], (ushort)(b.Length - 40));
-        if (ip.ExtensionHeaders.IsDefaultOrEmpty) b[6] = ip.Protocol;
+        if (ip.ExtensionHeaders.IsDefaultOrEmpty && ip.CutExtensionHeader is null) b[6] = ip.Protocol;
         b[7] = ip.Ttl;
         ip.Source.WriteBytes(b[8..]);
         ip.Destination.WriteBytes(b[24..]);
