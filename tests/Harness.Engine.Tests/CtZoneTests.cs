@@ -243,7 +243,7 @@ public sealed partial class CtZoneTests(ITestOutputHelper output)
     /// </summary>
     private const string KernelScript = """
         P=$1; D=$2
-        trap 'kill $(cat $D/pids 2>/dev/null) 2>/dev/null; for n in c f s; do ip netns del $P-$n 2>/dev/null; done; true' EXIT
+        trap 'set +e; for n in c f s; do ip netns del $P-$n 2>/dev/null; done; true' EXIT
         set -e
         for n in c f s; do ip netns add $P-$n; done
         ip link add c0 netns $P-c address 02:00:00:00:cc:01 type veth peer name f0 netns $P-f address 02:00:00:00:ff:00
