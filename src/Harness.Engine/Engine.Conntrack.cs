@@ -20,7 +20,7 @@ public sealed partial class Engine
         if (s.Conntrack is not null) return null;
         // The captured packet's CtPacket is one object reused from packet to packet (an outcome keeps only its view).
         var reuse = s.IsGeneratedPacket ? null : _ctScratch;
-        var ct = _runtime.Conntrack.Process(s.Packet, s.Hook, s.RawTemplateIgnored ? null : s.Template, reuse);
+        var ct = _runtime.Conntrack.Process(s.Packet, s.Hook, s.RawTemplateIgnored ? null : s.Template.AtConntrack(s.Mark), reuse);
         s.Conntrack = ct;
         return ct.DropReason;
     }

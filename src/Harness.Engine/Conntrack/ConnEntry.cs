@@ -9,10 +9,11 @@ namespace Harness.Engine.Conntrack;
 /// </summary>
 public sealed class ConnEntry
 {
-    internal ConnEntry(long id, ushort zone, ConnTuple original, Timestamp created)
+    internal ConnEntry(long id, CtZone zone, ConnTuple original, Timestamp created)
     {
         Id = id;
-        Zone = zone;
+        Zone = zone.Id;
+        ZoneDirection = zone.Direction;
         Original = original;
         Reply = ConntrackTable.Invert(original);
         Created = created;
@@ -21,8 +22,17 @@ public sealed class ConnEntry
     /// <summary>Creation order in this table, from 1: the stable order of <see cref="ConntrackTable.Entries"/>.</summary>
     public long Id { get; }
 
-    /// <summary>The conntrack zone (CT --zone in the raw table; 0 by default).</summary>
+    /// <summary>The conntrack zone id (CT --zone in the raw table; 0 by default).</summary>
     public ushort Zone { get; }
+
+    /// <summary>The directions <see cref="Zone"/> applies to (CT --zone-orig / --zone-reply: one; the other is in zone 0).</summary>
+    public Harness.Rules.Extensions.CtZoneDirection ZoneDirection { get; }
+
+    /// <summary>The zone and its directions.</summary>
+    public CtZone ZoneSpec => new(Zone, ZoneDirection);
+
+    /// <summary>The zone id of one direction's tuple (nf_ct_zone_id).</summary>
+    public ushort ZoneIdOf(CtDirection direction) => ZoneSpec.IdOf(direction);
 
     /// <summary>The tuple of the first packet, as it arrived (before any NAT).</summary>
     public ConnTuple Original { get; }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Harness.Net;
+using Harness.Rules.Extensions;
 
 namespace Harness.Engine.Conntrack;
 
@@ -30,12 +31,16 @@ public static class ConntrackListFormatter
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"{ProtocolName(o.Protocol, o.Family),-8} {o.Protocol} {e.SecondsLeft(now)} ");
         if (e.ProtocolState is { } state) sb.Append(state).Append(' ');
+        // ctnetlink sends a zone with a direction inside that direction's tuple, conntrack prints it after the tuple.
+        bool directional = e.ZoneSpec.IsDirectional;
         sb.Append(o).Append(' ');
+        if (directional && e.ZoneDirection == CtZoneDirection.Original) sb.Append(CultureInfo.InvariantCulture, $"zone-orig={e.Zone} ");
         if (!e.SeenReply) sb.Append("[UNREPLIED] ");
         sb.Append(e.Reply).Append(' ');
+        if (directional && e.ZoneDirection == CtZoneDirection.Reply) sb.Append(CultureInfo.InvariantCulture, $"zone-reply={e.Zone} ");
         if (e.IsAssured) sb.Append("[ASSURED] ");
         sb.Append(CultureInfo.InvariantCulture, $"mark={e.Mark} ");
-        if (e.Zone != 0) sb.Append(CultureInfo.InvariantCulture, $"zone={e.Zone} ");
+        if (e.Zone != 0 && !directional) sb.Append(CultureInfo.InvariantCulture, $"zone={e.Zone} ");
         if (e.Helper is { } h) sb.Append("helper=").Append(h).Append(' ');
         sb.Append(CultureInfo.InvariantCulture, $"use={use}");
         return sb.ToString();

@@ -208,9 +208,11 @@ public sealed class ConntrackTable
         // (an ICMP error about the host's own RST, which was attached in the reply direction) confirms the entry.
         if (e.IsConfirmed || ct.Direction != CtDirection.Original) return true;
         if (ct.Killed) return true;
-        RemoveIfExpired(e.Original, e.Zone, ct.Time);
-        RemoveIfExpired(e.Reply, e.Zone, ct.Time);
-        if (IsTaken(e.Original, e.Zone, null) || IsTaken(e.Reply, e.Zone, null))
+        // Each tuple is checked in the bucket of its own direction's zone id, against entries whose zone id in their
+        // direction matches this entry's in that direction (nf_ct_key_equal); expired entries met there are removed.
+        var zone = e.ZoneSpec;
+        if (TryMatch(e.Original, zone.IdOf(CtDirection.Original), zone, null, ct.Time, true, out _)
+            || TryMatch(e.Reply, zone.IdOf(CtDirection.Reply), zone, null, ct.Time, true, out _))
         {
             ct.DropReason = "conntrack: insert clash";
             return false;
@@ -248,55 +250,116 @@ public sealed class ConntrackTable
     }
 
     /// <summary>The entry holding <paramref name="tuple"/> in either direction, alive at <paramref name="now"/>, or null.</summary>
-    public ConnEntry? Find(ConnTuple tuple, ushort zone, Timestamp now) =>
-        byTuple.TryGetValue(new TupleKey(tuple, zone), out var hit) && hit.Entry.Expires > now ? hit.Entry : null;
+    public ConnEntry? Find(ConnTuple tuple, ushort zone, Timestamp now) => Find(tuple, new CtZone(zone), now);
+
+    /// <summary>The entry a packet of <paramref name="tuple"/> in <paramref name="zone"/> would find, alive at <paramref name="now"/>, or null.</summary>
+    public ConnEntry? Find(ConnTuple tuple, CtZone zone, Timestamp now)
+    {
+        ushort o = zone.IdOf(CtDirection.Original), r = zone.IdOf(CtDirection.Reply);
+        return TryMatch(tuple, o, zone, null, now, false, out var hit) || (r != o && TryMatch(tuple, r, zone, null, now, false, out hit))
+            ? hit.Entry : null;
+    }
 
     // ---- internals used by the trackers, NAT and helpers ----
 
-    internal bool TryLookup(ConnTuple tuple, ushort zone, Timestamp now, out ConnEntry entry, out CtDirection direction)
+    /// <summary>
+    /// resolve_normal_ct's lookup: first in the bucket of the zone's original-direction id, then (when it differs) of
+    /// its reply-direction id. An expired entry met on the way is removed and not found.
+    /// </summary>
+    internal bool TryLookup(ConnTuple tuple, CtZone zone, Timestamp now, out ConnEntry entry, out CtDirection direction)
     {
-        if (byTuple.TryGetValue(new TupleKey(tuple, zone), out var hit))
+        ushort o = zone.IdOf(CtDirection.Original), r = zone.IdOf(CtDirection.Reply);
+        if (TryMatch(tuple, o, zone, null, now, true, out var hit) || (r != o && TryMatch(tuple, r, zone, null, now, true, out hit)))
         {
-            if (hit.Entry.Expires > now)
-            {
-                (entry, direction) = hit;
-                return true;
-            }
-            Remove(hit.Entry);
+            (entry, direction) = hit;
+            return true;
         }
         entry = null!;
         direction = default;
         return false;
     }
 
-    /// <summary>nf_conntrack_tuple_taken: is the tuple in use by a confirmed entry other than <paramref name="ignored"/>?</summary>
-    internal bool IsTaken(ConnTuple tuple, ushort zone, ConnEntry? ignored) =>
-        byTuple.TryGetValue(new TupleKey(tuple, zone), out var hit) && hit.Entry != ignored;
+    /// <summary>
+    /// nf_conntrack_tuple_taken as NAT asks it (a candidate reply tuple of <paramref name="ignored"/>): looked for in
+    /// the bucket of the reply direction's zone id; expired entries do not count.
+    /// </summary>
+    internal bool IsTakenLive(ConnTuple tuple, CtZone zone, ConnEntry? ignored, Timestamp now) =>
+        TryMatch(tuple, zone.IdOf(CtDirection.Reply), zone, ignored, now, false, out _);
 
-    private void RemoveIfExpired(ConnTuple tuple, ushort zone, Timestamp now)
+    /// <summary>
+    /// The hash entries of one bucket (tuple and zone id <paramref name="bucket"/>) that a packet in
+    /// <paramref name="zone"/> matches: an entry's tuple of direction D matches when its zone id for D equals
+    /// <paramref name="zone"/>'s id for D (nf_ct_key_equal). Entries with a zone for both directions sit under one
+    /// key per tuple; per-direction zones under keys of their own (looked at only while such entries exist). Of several
+    /// matches the newest wins (the kernel's chains put new entries first). Expired entries never match; with
+    /// <paramref name="removeExpired"/> they are removed.
+    /// </summary>
+    private bool TryMatch(ConnTuple tuple, ushort bucket, CtZone zone, ConnEntry? ignored, Timestamp now, bool removeExpired,
+        out (ConnEntry Entry, CtDirection Direction) hit)
     {
-        if (byTuple.TryGetValue(new TupleKey(tuple, zone), out var hit) && hit.Entry.Expires <= now) Remove(hit.Entry);
+        hit = default;
+        bool found = false;
+        var key = new TupleKey(tuple, bucket);
+        if (byTuple.TryGetValue(key, out var h) && zone.IdOf(h.Direction) == bucket)
+            found = Consider(h, ignored, now, removeExpired, ref hit);
+        if (directional == 0) return found;
+        if (zone.IdOf(CtDirection.Original) == bucket && byDirectionalTuple[0].TryGetValue(key, out h))
+            found |= Consider(h, ignored, now, removeExpired, ref hit);
+        if (zone.IdOf(CtDirection.Reply) == bucket && byDirectionalTuple[1].TryGetValue(key, out h))
+            found |= Consider(h, ignored, now, removeExpired, ref hit);
+        return found;
     }
 
-    /// <summary>nf_conntrack_tuple_taken as NAT asks it: expired entries do not count.</summary>
-    internal bool IsTakenLive(ConnTuple tuple, ushort zone, ConnEntry? ignored, Timestamp now) =>
-        byTuple.TryGetValue(new TupleKey(tuple, zone), out var hit) && hit.Entry != ignored && hit.Entry.Expires > now;
+    private bool Consider((ConnEntry Entry, CtDirection Direction) h, ConnEntry? ignored, Timestamp now, bool removeExpired,
+        ref (ConnEntry Entry, CtDirection Direction) best)
+    {
+        if (h.Entry == ignored) return false;
+        if (h.Entry.Expires <= now)
+        {
+            if (removeExpired) Remove(h.Entry);
+            return false;
+        }
+        if (best.Entry is null || h.Entry.Id > best.Entry.Id) best = h;
+        return true;
+    }
+
+    /// <summary>The dictionary one direction of an entry is held in, and its key there.</summary>
+    private (Dictionary<TupleKey, (ConnEntry Entry, CtDirection Direction)> Map, TupleKey Key) KeyOf(ConnEntry e, CtDirection d)
+    {
+        var zone = e.ZoneSpec;
+        return (zone.IsDirectional ? byDirectionalTuple[(int)d] : byTuple, new TupleKey(e.TupleOf(d), zone.IdOf(d)));
+    }
+
+    /// <summary>
+    /// The hash entries of entries with a per-direction zone, by direction (original, reply): apart from
+    /// <see cref="byTuple"/>, since an entry's original tuple and another's reply tuple may share tuple and zone id
+    /// there. Looked at only while <see cref="directional"/> is not 0.
+    /// </summary>
+    private readonly Dictionary<TupleKey, (ConnEntry Entry, CtDirection Direction)>[] byDirectionalTuple =
+        [new(TupleKeyComparer.Instance), new(TupleKeyComparer.Instance)];
+
+    /// <summary>Entries with a per-direction zone in the table.</summary>
+    private int directional;
 
     /// <summary>Confirmed entries whose original tuple has this source and protocol, newest first.</summary>
+    /// <param name="zone">The original direction's zone id (find_appropriate_src compares that).</param>
     internal IEnumerable<ConnEntry> EntriesFromSource(ConnTuple original, ushort zone)
     {
         if (!bySource.TryGetValue(SourceKey.Of(original, zone), out var list)) yield break;
         for (int i = list.Count - 1; i >= 0; i--) yield return list[i];
     }
 
-    internal ConnEntry NewEntry(ushort zone, ConnTuple original, Timestamp now) => new(nextId++, zone, original, now);
+    internal ConnEntry NewEntry(CtZone zone, ConnTuple original, Timestamp now) => new(nextId++, zone, original, now);
 
     internal void Insert(ConnEntry e)
     {
         e.Status |= CtStatus.Confirmed;
-        byTuple[new TupleKey(e.Original, e.Zone)] = (e, CtDirection.Original);
-        byTuple[new TupleKey(e.Reply, e.Zone)] = (e, CtDirection.Reply);
+        var (map, key) = KeyOf(e, CtDirection.Original);
+        map[key] = (e, CtDirection.Original);
+        (map, key) = KeyOf(e, CtDirection.Reply);
+        map[key] = (e, CtDirection.Reply);
         if (!byId.TryAdd(e.Id, e)) return;
+        if (e.ZoneSpec.IsDirectional) directional++;
         // Only entries with a source NAT binding (null ones included) can be an earlier mapping; NAT never binds a
         // confirmed entry, so the bit is final here.
         if ((e.Status & CtStatus.SrcNatDone) != 0) AddBySource(e);
@@ -307,7 +370,7 @@ public sealed class ConntrackTable
 
     private void AddBySource(ConnEntry e)
     {
-        var key = SourceKey.Of(e.Original, e.Zone);
+        var key = SourceKey.Of(e.Original, e.ZoneIdOf(CtDirection.Original));
         if (!bySource.TryGetValue(key, out var list)) bySource[key] = list = [];
         // Oldest first by creation (Id), also should an entry be confirmed after one created later.
         int at = list.Count;
@@ -317,7 +380,7 @@ public sealed class ConntrackTable
 
     private void RemoveBySource(ConnEntry e)
     {
-        var key = SourceKey.Of(e.Original, e.Zone);
+        var key = SourceKey.Of(e.Original, e.ZoneIdOf(CtDirection.Original));
         if (!bySource.TryGetValue(key, out var list)) return;
         list.Remove(e);
         if (list.Count == 0) bySource.Remove(key);
@@ -328,8 +391,9 @@ public sealed class ConntrackTable
     {
         if (!byId.Remove(e.Id)) return;
         RemoveBySource(e);
-        byTuple.Remove(new TupleKey(e.Original, e.Zone));
-        byTuple.Remove(new TupleKey(e.Reply, e.Zone));
+        if (e.ZoneSpec.IsDirectional) directional--;
+        RemoveKey(KeyOf(e, CtDirection.Original), e);
+        RemoveKey(KeyOf(e, CtDirection.Reply), e);
         expectations.RemoveAll(x => x.Master == e);
     }
 
@@ -428,6 +492,11 @@ public sealed class ConntrackTable
             return true;
         }
         return false;
+    }
+
+    private static void RemoveKey((Dictionary<TupleKey, (ConnEntry Entry, CtDirection Direction)> Map, TupleKey Key) at, ConnEntry e)
+    {
+        if (at.Map.TryGetValue(at.Key, out var held) && held.Entry == e) at.Map.Remove(at.Key);
     }
 
     internal void AddExpectation(Expectation x)

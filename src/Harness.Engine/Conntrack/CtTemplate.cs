@@ -1,13 +1,50 @@
+using Harness.Rules.Extensions;
+
 namespace Harness.Engine.Conntrack;
 
 /// <summary>
-/// What the raw table decided about conntrack for one packet before the conntrack step (the kernel's template
-/// conntrack): <c>-j NOTRACK</c> / <c>-j CT --notrack</c> (untracked), <c>-j CT --zone N</c>, <c>-j CT --helper ftp</c>.
-/// The engine starts each packet with <see cref="Default"/> and applies the raw-table targets in order.
+/// A conntrack zone as the kernel keeps it (struct nf_conntrack_zone): an id and the directions it applies to. A zone
+/// given with <c>--zone-orig</c> / <c>--zone-reply</c> applies to the tuple of that direction only; the tuple of the
+/// other direction lives in the default zone 0 (nf_ct_zone_id).
 /// </summary>
-public sealed record CtTemplate(bool NoTrack = false, ushort Zone = 0, string? Helper = null)
+public readonly record struct CtZone(ushort Id, CtZoneDirection Direction = CtZoneDirection.Both)
+{
+    /// <summary>The zone id the tuple of <paramref name="direction"/> is hashed and compared with (0 where the zone does not apply).</summary>
+    public ushort IdOf(CtDirection direction) => Direction switch
+    {
+        CtZoneDirection.Original => direction == CtDirection.Original ? Id : (ushort)0,
+        CtZoneDirection.Reply => direction == CtDirection.Reply ? Id : (ushort)0,
+        _ => Id,
+    };
+
+    /// <summary>True for a zone with a direction and an id other than 0 (its two tuples live in different zones).</summary>
+    public bool IsDirectional => Direction != CtZoneDirection.Both && Id != 0;
+}
+
+/// <summary>
+/// What the raw table decided about conntrack for one packet before the conntrack step (the kernel's template
+/// conntrack): <c>-j NOTRACK</c> / <c>-j CT --notrack</c> (untracked), <c>-j CT --zone[-orig|-reply] N|mark</c>,
+/// <c>-j CT --helper ftp</c>. The engine starts each packet with <see cref="Default"/>; the first CT or NOTRACK target
+/// the packet meets sets <see cref="Attached"/>, and later ones change nothing (xt_ct_target leaves a packet that
+/// already has a template alone).
+/// </summary>
+/// <param name="ZoneFromMark">"--zone mark": the zone id is the packet's mark (its low 16 bits) when conntrack runs
+/// (nf_ct_zone_tmpl), not when the rule runs; <see cref="AtConntrack"/> resolves it.</param>
+public sealed record CtTemplate(
+    bool NoTrack = false,
+    ushort Zone = 0,
+    string? Helper = null,
+    CtZoneDirection ZoneDirection = CtZoneDirection.Both,
+    bool ZoneFromMark = false,
+    bool Attached = false)
 {
     public static readonly CtTemplate Default = new();
+
+    /// <summary>The zone new entries get and lookups use.</summary>
+    public CtZone ZoneSpec => new(Zone, ZoneDirection);
+
+    /// <summary>The template as the conntrack step sees it: a mark zone takes the packet's mark now.</summary>
+    public CtTemplate AtConntrack(uint mark) => ZoneFromMark ? this with { Zone = (ushort)mark, ZoneFromMark = false } : this;
 
     /// <summary>The helpers the model implements ("ftp"). Others must be refused when the ruleset is loaded.</summary>
     public static readonly IReadOnlyList<string> SupportedHelpers = ["ftp"];

@@ -105,14 +105,15 @@ internal static class Nat
 
     /// <summary>nf_nat_used_tuple: would the reply of this tuple clash with another live entry?</summary>
     private static bool Used(ConntrackTable table, ConnTuple t, ConnEntry ignored) =>
-        table.IsTakenLive(ConntrackTable.Invert(t), ignored.Zone, ignored, ignored.Created);
+        table.IsTakenLive(ConntrackTable.Invert(t), ignored.ZoneSpec, ignored, ignored.Created);
 
     /// <summary>find_appropriate_src: the newest connection from the same source already SNATed into the range.</summary>
     private static ConnTuple? FindSourceMapping(ConntrackTable table, ConnEntry ct, ConnTuple orig, NatRange range)
     {
-        foreach (var other in table.EntriesFromSource(orig, ct.Zone))
+        ushort zone = ct.ZoneIdOf(CtDirection.Original);
+        foreach (var other in table.EntriesFromSource(orig, zone))
         {
-            if (other.Zone != ct.Zone || (other.Status & CtStatus.SrcNatDone) == 0 || other.Expires <= ct.Created) continue;
+            if (other.ZoneIdOf(CtDirection.Original) != zone || (other.Status & CtStatus.SrcNatDone) == 0 || other.Expires <= ct.Created) continue;
             var o = other.Original;
             if (o.Family != orig.Family || o.Protocol != orig.Protocol || o.Source != orig.Source || o.SourcePort != orig.SourcePort) continue;
             // The source part of the inverted reply tuple, this tuple's destination part: for ICMP the id is the

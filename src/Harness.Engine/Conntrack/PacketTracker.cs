@@ -90,7 +90,7 @@ internal readonly struct PacketTracker(ConntrackTable table, Packet packet, Hook
     /// <summary>Finds the entry (or makes a new unconfirmed one) and classifies the packet before tracking.</summary>
     private (CtPacket? Ct, CtPacket Failure) Resolve(ConnTuple tuple)
     {
-        var zone = template.Zone;
+        var zone = template.ZoneSpec;
         if (table.TryLookup(tuple, zone, now, out var entry, out var dir))
         {
             var state = dir == CtDirection.Reply || entry.SeenReply ? CtState.Established
@@ -112,7 +112,7 @@ internal readonly struct PacketTracker(ConntrackTable table, Packet packet, Hook
         }
         var fresh = table.NewEntry(zone, tuple, now);
         var ctState = CtState.New;
-        if (table.TakeExpectation(tuple, zone, now) is { } x)
+        if (table.TakeExpectation(tuple, zone.Id, now) is { } x)
         {
             fresh.Status |= CtStatus.Expected;
             fresh.Master = x.Master;
@@ -189,7 +189,7 @@ internal readonly struct PacketTracker(ConntrackTable table, Packet packet, Hook
         if (!TryTuple(q.Ip, q.Transport, ReadOnlyMemory<byte>.Empty, out var quoted, out var why))
             return Invalid(IcmpName(icmp) + ": quoted packet: " + why);
         var inner = ConntrackTable.Invert(quoted);
-        if (!table.TryLookup(inner, template.Zone, now, out var entry, out var dir))
+        if (!table.TryLookup(inner, template.ZoneSpec, now, out var entry, out var dir))
             return Invalid(IcmpName(icmp) + ": error for a packet of no tracked connection");
         if (entry.TupleOf(dir).Destination != outer.Destination)
             return Invalid($"{IcmpName(icmp)}: outer daddr {outer.Destination} != inner {entry.TupleOf(dir).Destination}");
