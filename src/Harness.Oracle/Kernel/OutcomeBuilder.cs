@@ -36,7 +36,7 @@ internal sealed class OutcomeBuilder(KernelSession session)
         // What the local stack answers to a delivered packet (a TCP RST from a closed port, an echo reply) is the
         // sockets' doing, not netfilter's: only answers to packets that were not delivered (REJECT, ICMP errors) count.
         var answers = mainOutcome.Disposition == Disposition.Delivered ? [] : groups;
-        foreach (var g in answers.Where(g => g != main && g[0].Table == TraceTable.Name && g[0].Chain == TraceTable.OutChain))
+        foreach (var g in answers.Where(g => g != main && g[0].Table == TraceTable.Name && g[0].Chain == TraceTable.OutChain && !IsIpv6Chatter(g)))
         {
             var template = injected with { Interface = null };
             var o = FromEvents(template, g, generated: true, unusedEgress, local: true);
@@ -51,6 +51,20 @@ internal sealed class OutcomeBuilder(KernelSession session)
             outcomes.Add(o with { Conntrack = view });
         }
         return outcomes;
+    }
+
+    /// <summary>
+    /// IPv6's own chatter that the kernel sends when it likes (MLD reports, router solicitations, duplicate address
+    /// detection from ::), not in answer to the injected packet: the same frames <see cref="KernelSession"/> leaves out
+    /// of the captures, seen here in the trace of OUTPUT.
+    /// </summary>
+    private static bool IsIpv6Chatter(List<TraceEvent> events)
+    {
+        var first = events.FirstOrDefault(e => e.Network.Length >= 40 && e.Transport.Length > 0);
+        if (first is null || first.Network[0] >> 4 != 6) return false;
+        byte type = first.Transport[0];
+        bool unspecifiedSource = first.Network.AsSpan(8, 16).IndexOfAnyExcept((byte)0) < 0;
+        return type is 130 or 131 or 132 or 133 or 143 || (type == 135 && unspecifiedSource);
     }
 
     private Outcome FromEvents(Packet packet, List<TraceEvent> events, bool generated, List<EgressFrame> egress, bool local)
