@@ -29,6 +29,7 @@ public static class ReplayBench
         if (args.Contains("--alloc")) return SampleAllocations(path, host);
         if (args.Contains("--engine-only")) return EngineOnly(path, host, args.Contains("--kube") ? BenchCases.KubeProxyText() : BenchCases.FirewallText());
         if (args.Contains("--memory")) return Memory(path, host);
+        if (args.Contains("--reasons")) return Reasons(path, host);
         var firewall = BenchCases.Load(BenchCases.FirewallText(), "firewall.rules");
         var kube = BenchCases.Load(BenchCases.KubeProxyText(), "kube-proxy.rules");
         Console.WriteLine($"capture: {path}; firewall: {firewall.AllRules.Count()} rules; kube-proxy: {kube.AllRules.Count()} rules ({kube.FindTable("nat")!.Chains.Sum(c => c.Rules.Length)} nat)");
@@ -90,6 +91,26 @@ public static class ReplayBench
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"(a) firewall, {n:N0} packets streamed: peak working set {process.PeakWorkingSet64 / 1e6:F0} MB, live heap at the end {live / 1e6:F0} MB, conntrack entries held {engine.Conntrack.Entries.Count():N0}, alive at the end {engine.Conntrack.CountAt(last):N0}"));
         GC.KeepAlive(engine);
+        return 0;
+    }
+
+    /// <summary>`--reasons`: the dispositions and drop reasons of (a) and (b) over the first 200,000 packets (what the bench's packets meet).</summary>
+    private static int Reasons(string path, Harness.Hosts.Host host)
+    {
+        foreach (var (name, text) in new[] { ("(a) firewall", BenchCases.FirewallText()), ("(b) kube-proxy", BenchCases.KubeProxyText()) })
+        {
+            var engine = Harness.Engine.Engine.Create(BenchCases.Load(text, name), null, host, EngineOptions.Default);
+            var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var packet in CaptureReader.Read(path).Take(200_000))
+                foreach (var o in engine.Process(packet))
+                {
+                    var key = $"{o.Disposition} {o.DecidingRule ?? "-"} {o.Reason ?? "-"}";
+                    counts[key] = counts.GetValueOrDefault(key) + 1;
+                }
+            Console.WriteLine(name);
+            foreach (var (key, n) in counts.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal).Take(8))
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {n,8:N0}  {key}"));
+        }
         return 0;
     }
 

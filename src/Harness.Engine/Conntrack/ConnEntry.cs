@@ -143,6 +143,28 @@ public sealed class ConnEntry
 
     internal CtTuple ReplyView => _replyView ??= Reply.ToCtTuple();
 
+    /// <summary>The text of NAT's rewrite per direction and manip type, made by the first packet that needed it (see Nat.Apply).</summary>
+    internal string?[]? NatTexts;
+
+    /// <summary>
+    /// The NAT texts of one packet joined ("dst …; src …"): the same texts (the cached ones of <see cref="NatTexts"/>)
+    /// give the same string as for the packet before.
+    /// </summary>
+    internal string NatJoined(List<string> parts)
+    {
+        if (_natJoinParts is { } last && last.Length == parts.Count)
+        {
+            bool same = true;
+            for (int i = 0; i < last.Length && same; i++) same = ReferenceEquals(last[i], parts[i]);
+            if (same) return _natJoinText!;
+        }
+        _natJoinParts = [.. parts];
+        return _natJoinText = string.Join("; ", parts);
+    }
+
+    private string[]? _natJoinParts;
+    private string? _natJoinText;
+
     /// <summary>The outcome view the last packet of this connection got (see <see cref="CtPacket.ToView"/>).</summary>
     internal ConntrackView? LastView;
 

@@ -35,7 +35,7 @@ public sealed class CtPacket
         EntryStateBefore = null;
         Hook = default;
         Time = default;
-        natApplied = null;
+        natApplied?.Clear(); // this object's own list, reused (nothing keeps it past the packet)
         return this;
     }
 
@@ -105,7 +105,7 @@ public sealed class CtPacket
         {
             null or { Count: 0 } => null,
             { Count: 1 } => natApplied[0],
-            _ => string.Join("; ", natApplied),
+            _ => Entry is { } e ? e.NatJoined(natApplied) : string.Join("; ", natApplied),
         };
         if (Entry is null) return new ConntrackView(CtNames.Of(State), null, null, null, null, nat, EntryStateBefore, null);
         var seen = CtNames.Of(State);

@@ -247,7 +247,11 @@ internal static class Nat
         if ((e.Status & statusBit) == 0) return packet;
         var target = ConntrackTable.Invert(e.TupleOf(Other(ct.Direction)));
         var rewritten = PacketRewriter.Manip(packet, target, manip, ownBytes);
-        Record(ct, packet, rewritten, manip);
+        // Every packet of one direction of a connection is rewritten the same way (from and to its tuples): the text
+        // is made once per direction and manip type.
+        int slot = (int)ct.Direction * 2 + (manip == NatManipType.Source ? 0 : 1);
+        var texts = e.NatTexts ??= new string?[4];
+        ct.AddNatApplied(texts[slot] ??= Describe(packet, rewritten, manip));
         return rewritten;
     }
 
@@ -266,7 +270,10 @@ internal static class Nat
         return rewritten;
     }
 
-    private static void Record(CtPacket ct, Packet before, Packet after, NatManipType manip)
+    private static void Record(CtPacket ct, Packet before, Packet after, NatManipType manip) => ct.AddNatApplied(Describe(before, after, manip));
+
+    /// <summary>What NAT did to the packet, e.g. "dst 203.0.113.1:80->10.0.0.2:8080".</summary>
+    private static string Describe(Packet before, Packet after, NatManipType manip)
     {
         var b = before.Ip!;
         var a = after.Ip!;
@@ -283,7 +290,7 @@ internal static class Nat
             ? $"src {Fmt(b.Source, Port(before, true))}->{Fmt(a.Source, Port(after, true))}"
             : $"dst {Fmt(b.Destination, Port(before, false))}->{Fmt(a.Destination, Port(after, false))}";
         if (after.Transport is IcmpHeader { IsError: true }) text += " (and the quoted packet)";
-        ct.AddNatApplied(text);
+        return text;
     }
 
     private static CtDirection Other(CtDirection d) => d == CtDirection.Original ? CtDirection.Reply : CtDirection.Original;

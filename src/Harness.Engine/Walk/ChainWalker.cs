@@ -22,7 +22,8 @@ public static class ChainWalker
 
     public static WalkResult Walk(CompiledChain builtin, PacketState state)
     {
-        (CompiledChain Chain, int Next)[]? stack = null;
+        // The jump stack is the packet state's own, kept from packet to packet (a walk never starts another).
+        var stack = state.WalkStack;
         int depth = 0;
         var chain = builtin;
         int next = 0;
@@ -65,8 +66,12 @@ public static class ChainWalker
                     return new WalkResult(Verdict.Queue, rule, null);
                 case RuleAction.Jump:
                     if (depth >= MaxDepth) return new WalkResult(Verdict.Drop, rule, null);
-                    stack ??= new (CompiledChain, int)[8];
-                    if (depth == stack.Length) Array.Resize(ref stack, stack.Length * 2);
+                    stack ??= state.WalkStack = new (CompiledChain, int)[8];
+                    if (depth == stack.Length)
+                    {
+                        Array.Resize(ref stack, stack.Length * 2);
+                        state.WalkStack = stack;
+                    }
                     stack[depth++] = (chain, next);
                     chain = rule.JumpTo!;
                     next = 0;

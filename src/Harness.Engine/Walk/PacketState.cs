@@ -67,6 +67,9 @@ public sealed class PacketState
 
     public EngineRuntime Runtime { get; }
 
+    /// <summary>The chain walker's jump stack (chain, next rule), kept for the next packet: see <see cref="ChainWalker"/>.</summary>
+    internal (CompiledChain Chain, int Next)[]? WalkStack;
+
     /// <summary>The packet as received, before any rewrite.</summary>
     public Packet Original { get; private set; }
 
