@@ -536,14 +536,9 @@ public sealed partial class DefragTests(ITestOutputHelper output)
     /// static neighbours. The frames leave c by AF_PACKET; f forwards with the rules under test; s counts the
     /// fragments that arrive in raw PREROUTING (s has no conntrack, so nothing reassembles them there).
     /// </summary>
-    private const string KernelScript = """
+    private static readonly string KernelScript = $$"""
         P=$1; D=$2
-        trap 'for n in c f s; do ip netns del $P-$n 2>/dev/null; done; true' EXIT
-        set -e
-        for n in c f s; do ip netns add $P-$n; done
-        ip link add c0 netns $P-c address 02:00:00:00:cc:01 type veth peer name f0 netns $P-f address 02:00:00:00:ff:00
-        ip link add f1 netns $P-f address 02:00:00:00:ff:01 type veth peer name s0 netns $P-s address 02:00:00:00:55:01
-        ip netns exec $P-c sh -c 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip link set c0 up'
+        {{KernelShell.ThreeNamespaces}}
         ip netns exec $P-f sh -c '
           sysctl -qw net.ipv4.ip_forward=1; sysctl -qw net.ipv6.conf.all.forwarding=1
           sysctl -qw net.ipv4.ipfrag_time=2; sysctl -qw net.netfilter.nf_conntrack_frag6_timeout=2
@@ -559,17 +554,7 @@ public sealed partial class DefragTests(ITestOutputHelper output)
         printf '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -s 10.1.0.2 -d 10.2.0.2\n-A PREROUTING -d 10.2.0.3\n-A PREROUTING -d 10.2.0.3 -p udp --dport 5353\nCOMMIT\n' | ip netns exec $P-s iptables-restore
         printf '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -s 2001:db8:1::2\nCOMMIT\n' | ip netns exec $P-s ip6tables-restore
         sleep 0.3
-        ip netns exec $P-c python3 -c '
-        import socket, sys, time
-        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-        s.bind(("c0", 0))
-        for line in open(sys.argv[1]):
-            if line.strip() == "SLEEP":
-                time.sleep(3)
-            elif line.strip():
-                s.send(bytes.fromhex(line.strip()))
-                time.sleep(0.01)
-        ' $D/frames
+        {{KernelShell.SendFrames("0.01")}}
         sleep 0.5
         ip netns exec $P-f iptables -L FORWARD -v -n -x | tail -n +3 | awk '{print "F4", $1, $2}'
         ip netns exec $P-f ip6tables -L FORWARD -v -n -x | tail -n +3 | awk '{print "F6", $1, $2}'

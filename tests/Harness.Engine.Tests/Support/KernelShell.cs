@@ -43,4 +43,36 @@ internal static class KernelShell
             return "";
         }
     }
+
+    /// <summary>
+    /// The start of a client–firewall–server check (the script's $P is the namespace prefix): namespaces $P-c, $P-f,
+    /// $P-s, always deleted at exit; c0 (02:00:00:00:cc:01) ↔ f0 (02:00:00:00:ff:00) and f1 (02:00:00:00:ff:01) ↔ s0
+    /// (02:00:00:00:55:01); c0 up without IPv6 (it only sends frames). The firewall and server are set up by the check.
+    /// </summary>
+    public const string ThreeNamespaces = """
+        trap 'for n in c f s; do ip netns del $P-$n 2>/dev/null; done; true' EXIT
+        set -e
+        for n in c f s; do ip netns add $P-$n; done
+        ip link add c0 netns $P-c address 02:00:00:00:cc:01 type veth peer name f0 netns $P-f address 02:00:00:00:ff:00
+        ip link add f1 netns $P-f address 02:00:00:00:ff:01 type veth peer name s0 netns $P-s address 02:00:00:00:55:01
+        ip netns exec $P-c sh -c 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip link set c0 up'
+        """;
+
+    /// <summary>
+    /// Sends the frames of $D/frames (one hex frame per line) from c0 in $P-c by AF_PACKET, <paramref name="delay"/>
+    /// seconds apart; a line "SLEEP" waits 3 seconds.
+    /// </summary>
+    public static string SendFrames(string delay) => $$"""
+        ip netns exec $P-c python3 -c '
+        import socket, sys, time
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        s.bind(("c0", 0))
+        for line in open(sys.argv[1]):
+            if line.strip() == "SLEEP":
+                time.sleep(3)
+            elif line.strip():
+                s.send(bytes.fromhex(line.strip()))
+                time.sleep({{delay}})
+        ' $D/frames
+        """;
 }
