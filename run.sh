@@ -10,7 +10,7 @@ CLI="$here/src/Harness.Cli/bin/$CONFIG/net10.0/harness.dll"
 
 # Debian packages: libpcap for SharpPcap; iptables, conntrack, tcpdump, tcpreplay, nftables, ipset for the
 # kernel oracle tests; tshark to check the pcapng files Harness writes.
-NATIVE_PACKAGES=(libpcap0.8 iptables conntrack tcpdump tcpreplay nftables ipset tshark iproute2 ethtool)
+NATIVE_PACKAGES=(libpcap0.8 iptables conntrack tcpdump tcpreplay nftables ipset tshark iproute2 ethtool nfct)
 
 need_native() {
   local missing=()

@@ -80,6 +80,9 @@ public sealed class ConnEntry
     /// <summary>The helper attached by "-j CT --helper NAME" (only "ftp" is modelled), or null.</summary>
     public string? Helper { get; internal set; }
 
+    /// <summary>The timeout policy the entry's CT template gave it (CT --timeout), or null: the table's timeouts apply.</summary>
+    public CtTimeoutPolicy? TimeoutPolicy { get; internal set; }
+
     /// <summary>For a connection created from an expectation: the connection whose helper expected it.</summary>
     public ConnEntry? Master { get; internal set; }
 

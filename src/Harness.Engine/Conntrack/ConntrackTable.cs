@@ -234,7 +234,7 @@ public sealed class ConntrackTable
         ct.TcpStateAfter = TcpConntrackState.Close;
         ct.ProtocolStateAfter = e.ProtocolState;
         if (old == TcpConntrackState.Close) return;
-        e.Expires = new Timestamp(now.Nanoseconds + ConntrackSettings.Seconds(Settings.TcpTimeouts[(int)TcpConntrackState.Close]).Nanoseconds);
+        e.Expires = new Timestamp(now.Nanoseconds + ConntrackSettings.Seconds((e.TimeoutPolicy?.Settings ?? Settings).TcpTimeouts[(int)TcpConntrackState.Close]).Nanoseconds);
         if (byExpiry is not null && e.Expires.Nanoseconds < e.ExpiryKey) QueueForExpiry(e); // leaves the table at its new, earlier expiry
     }
 

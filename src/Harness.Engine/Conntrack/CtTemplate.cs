@@ -24,19 +24,21 @@ public readonly record struct CtZone(ushort Id, CtZoneDirection Direction = CtZo
 /// <summary>
 /// What the raw table decided about conntrack for one packet before the conntrack step (the kernel's template
 /// conntrack): <c>-j NOTRACK</c> / <c>-j CT --notrack</c> (untracked), <c>-j CT --zone[-orig|-reply] N|mark</c>,
-/// <c>-j CT --helper ftp</c>. The engine starts each packet with <see cref="Default"/>; the first CT or NOTRACK target
+/// <c>-j CT --helper ftp</c>, <c>-j CT --timeout NAME</c> (a timeout policy the new entry keeps). The engine starts each packet with <see cref="Default"/>; the first CT or NOTRACK target
 /// the packet meets sets <see cref="Attached"/>, and later ones change nothing (xt_ct_target leaves a packet that
 /// already has a template alone).
 /// </summary>
 /// <param name="ZoneFromMark">"--zone mark": the zone id is the packet's mark (its low 16 bits) when conntrack runs
 /// (nf_ct_zone_tmpl), not when the rule runs; <see cref="AtConntrack"/> resolves it.</param>
+/// <param name="Timeouts">"--timeout NAME": the policy a connection this template creates takes its timeouts from.</param>
 public sealed record CtTemplate(
     bool NoTrack = false,
     ushort Zone = 0,
     string? Helper = null,
     CtZoneDirection ZoneDirection = CtZoneDirection.Both,
     bool ZoneFromMark = false,
-    bool Attached = false)
+    bool Attached = false,
+    CtTimeoutPolicy? Timeouts = null)
 {
     public static readonly CtTemplate Default = new();
 

@@ -111,6 +111,7 @@ internal readonly struct PacketTracker(ConntrackTable table, Packet packet, Hook
             return (null, dropped);
         }
         var fresh = table.NewEntry(zone, tuple, now);
+        fresh.TimeoutPolicy = template.Timeouts; // init_conntrack copies the template's timeout extension, expected or not
         var ctState = CtState.New;
         if (table.TakeExpectation(tuple, zone.Id, now) is { } x)
         {
@@ -135,29 +136,31 @@ internal readonly struct PacketTracker(ConntrackTable table, Packet packet, Hook
     /// <summary>The protocol tracker: may call the packet INVALID, ask for a repeat (TCP reopen) or kill the entry.</summary>
     private (TrackVerdict, string?, bool) Track(ConnEntry entry, CtDirection dir, bool isNew)
     {
+        // A timeout policy's settings differ from the table's in their timeouts only.
+        var settings = entry.TimeoutPolicy?.Settings ?? table.Settings;
         switch (packet.Transport)
         {
             case TcpHeader th:
-                if (isNew && TcpTracker.New(entry, th, packet.PayloadLength, Settings) is { } bad) return (TrackVerdict.Invalid, bad, false);
-                return TcpTracker.Packet(entry, dir, th, packet.PayloadLength, Settings, now);
+                if (isNew && TcpTracker.New(entry, th, packet.PayloadLength, settings) is { } bad) return (TrackVerdict.Invalid, bad, false);
+                return TcpTracker.Packet(entry, dir, th, packet.PayloadLength, settings, now);
             case SctpHeader:
             {
-                var (v, why) = SctpTracker.Packet(entry, dir, isNew, packet, hook, Settings, now);
+                var (v, why) = SctpTracker.Packet(entry, dir, isNew, packet, hook, settings, now);
                 return (v, why, false);
             }
             case UdpHeader:
-                return (UdpLikeTracker.Packet(entry, now, Settings.UdpTimeout, Settings.UdpTimeoutStream, useStreamDelay: true), null, false);
+                return (UdpLikeTracker.Packet(entry, now, settings.UdpTimeout, settings.UdpTimeoutStream, useStreamDelay: true), null, false);
             case IcmpHeader icmp:
                 if (!IcmpTracker.CanOpen(entry.Original.IcmpType, icmp.IsV6))
                     return (TrackVerdict.Invalid, $"{IcmpName(icmp)}: can't create new conn with type {entry.Original.IcmpType}", false);
-                Refresh(entry, icmp.IsV6 ? Settings.Icmpv6Timeout : Settings.IcmpTimeout);
+                Refresh(entry, icmp.IsV6 ? settings.Icmpv6Timeout : settings.IcmpTimeout);
                 return (TrackVerdict.Accept, null, false);
             case OtherTransport { Protocol: IpProtocol.UdpLite }:
-                return (UdpLikeTracker.Packet(entry, now, Settings.UdpTimeout, Settings.UdpTimeoutStream, useStreamDelay: true), null, false);
+                return (UdpLikeTracker.Packet(entry, now, settings.UdpTimeout, settings.UdpTimeoutStream, useStreamDelay: true), null, false);
             default:
                 if (entry.Original.Protocol == IpProtocol.Gre)
-                    return (UdpLikeTracker.Packet(entry, now, Settings.GreTimeout, Settings.GreTimeoutStream, useStreamDelay: false), null, false);
-                Refresh(entry, Settings.GenericTimeout);
+                    return (UdpLikeTracker.Packet(entry, now, settings.GreTimeout, settings.GreTimeoutStream, useStreamDelay: false), null, false);
+                Refresh(entry, settings.GenericTimeout);
                 return (TrackVerdict.Accept, null, false);
         }
     }

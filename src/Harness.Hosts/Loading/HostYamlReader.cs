@@ -15,7 +15,7 @@ internal static class HostYamlReader
         var tree = YamlTree.Parse(file, text, (f, l, c, d) => new HostFormatException(f, l, c, d));
         if (tree.Root is null) throw new HostFormatException(file, null, null, "empty host description (expected 'interfaces:' at least)");
         var root = tree.Mapping(tree.Root, "the host");
-        var keys = tree.Keys(root, "the host", "interfaces", "routes", "rules", "sysctls");
+        var keys = tree.Keys(root, "the host", "interfaces", "routes", "rules", "sysctls", "conntrack-timeouts");
 
         var interfaces = keys.TryGetValue("interfaces", out var ifNode) ? ReadInterfaces(tree, ifNode) : [];
         if (!interfaces.Any(i => i.IsLoopback)) interfaces = interfaces.Insert(0, KernelDefaults.Loopback);
@@ -43,7 +43,53 @@ internal static class HostYamlReader
                 sysctls = sysctls.With(name, tree.Scalar(v, $"sysctl {name}"));
             }
         }
-        return new Host(interfaces, routes, rules, sysctls);
+        var timeouts = keys.TryGetValue("conntrack-timeouts", out var ctNode) ? ReadTimeoutPolicies(tree, ctNode) : [];
+        return new Host(interfaces, routes, rules, sysctls) { ConntrackTimeouts = timeouts };
+    }
+
+    /// <summary>conntrack-timeouts: the policies "nfct add timeout" would make (at least one timeout each, as the kernel wants).</summary>
+    private static ImmutableArray<ConntrackTimeoutPolicy> ReadTimeoutPolicies(YamlTree tree, YamlNode node)
+    {
+        var result = ImmutableArray.CreateBuilder<ConntrackTimeoutPolicy>();
+        foreach (var item in tree.Sequence(node, "conntrack-timeouts").Children)
+        {
+            const string what = "a conntrack timeout policy";
+            var map = tree.Mapping(item, what);
+            var k = tree.Keys(map, what, "name", "family", "protocol", "timeouts");
+            var nameNode = tree.Required(k, map, "name", what);
+            var name = tree.Scalar(nameNode, "the policy name");
+            if (name.Length is 0 or > ConntrackTimeoutPolicy.MaxNameLength || name.Any(char.IsWhiteSpace))
+                throw tree.Error(nameNode, $"invalid timeout policy name '{name}' (1-{ConntrackTimeoutPolicy.MaxNameLength} characters, no spaces)");
+            if (result.Any(p => p.Name == name)) throw tree.Error(nameNode, $"duplicate timeout policy '{name}'");
+            var famNode = tree.Required(k, map, "family", what);
+            var famText = tree.Scalar(famNode, "family");
+            var family = famText switch
+            {
+                "inet" or "ipv4" => Family.IPv4,
+                "inet6" or "ipv6" => Family.IPv6,
+                _ => throw tree.Error(famNode, $"invalid family '{famText}' for timeout policy '{name}' (expected inet or inet6)"),
+            };
+            var protoNode = tree.Required(k, map, "protocol", what);
+            var protoText = tree.Scalar(protoNode, "protocol");
+            var proto = ConntrackTimeoutPolicy.Protocols.FirstOrDefault(p => p.Name == protoText);
+            if (proto.Name is null)
+                throw tree.Error(protoNode, $"unknown protocol '{protoText}' for timeout policy '{name}' (expected one of: {string.Join(", ", ConntrackTimeoutPolicy.Protocols.Select(p => p.Name))})");
+            var states = ConntrackTimeoutPolicy.StatesOf(proto.Number);
+            var timeoutsNode = tree.Required(k, map, "timeouts", what);
+            var timeoutsMap = tree.Mapping(timeoutsNode, $"the timeouts of policy '{name}'");
+            var timeouts = ImmutableSortedDictionary.CreateBuilder<string, long>(StringComparer.Ordinal);
+            foreach (var (keyNode, valueNode) in timeoutsMap.Children)
+            {
+                var state = tree.Scalar(keyNode, "a timeout name");
+                if (!states.Contains(state, StringComparer.Ordinal))
+                    throw tree.Error(keyNode, $"unknown {protoText} timeout '{state}' in policy '{name}' (expected one of: {string.Join(", ", states)})");
+                if (timeouts.ContainsKey(state)) throw tree.Error(keyNode, $"duplicate timeout '{state}' in policy '{name}'");
+                timeouts[state] = tree.Integer(valueNode, $"timeout {state} of policy '{name}'", 0, ConntrackTimeoutPolicy.MaxSeconds);
+            }
+            if (timeouts.Count == 0) throw tree.Error(timeoutsNode, $"timeout policy '{name}' needs at least one timeout (the kernel refuses a policy without)");
+            result.Add(new ConntrackTimeoutPolicy(name, family, proto.Number, timeouts.ToImmutable()));
+        }
+        return result.ToImmutable();
     }
 
     private static ImmutableArray<HostInterface> ReadInterfaces(YamlTree tree, YamlNode node)

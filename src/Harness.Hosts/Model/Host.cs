@@ -13,6 +13,15 @@ public sealed record Host(
     ImmutableArray<RoutingRule> RoutingRules,
     Sysctls Sysctls)
 {
+    /// <summary>
+    /// The nfnetlink_cttimeout policies the case defines ("nfct add timeout NAME inet|inet6 PROTO STATE SECONDS …"),
+    /// which raw-table rules attach to new connections with <c>-j CT --timeout NAME</c>.
+    /// </summary>
+    public ImmutableArray<ConntrackTimeoutPolicy> ConntrackTimeouts { get; init; } = ImmutableArray<ConntrackTimeoutPolicy>.Empty;
+
+    /// <summary>The timeout policy named <paramref name="name"/>, or null.</summary>
+    public ConntrackTimeoutPolicy? FindConntrackTimeout(string name) => ConntrackTimeouts.FirstOrDefault(p => p.Name == name);
+
     public HostInterface? FindInterface(string name) => Interfaces.FirstOrDefault(i => i.Name == name);
 
     /// <summary>Every address configured on any interface (the kernel's "local" addresses).</summary>
@@ -145,4 +154,38 @@ public sealed record Sysctls(ImmutableSortedDictionary<string, string> Values)
         GetLong($"net.ipv4.conf.{iface}.rp_filter", GetLong("net.ipv4.conf.default.rp_filter", 0)));
 
     public Sysctls With(string name, string value) => new(Values.SetItem(name, value));
+}
+
+/// <summary>
+/// One conntrack timeout policy as nfnetlink_cttimeout keeps it: a name, the layer-3 family and layer-4 tracker it is
+/// for, and the timeouts (seconds) the policy gives by the kernel's attribute names ("established", "unreplied", …).
+/// States the policy leaves out keep the host's timeouts (the kernel fills a new policy from the protocol's current
+/// per-namespace values before it applies the given ones).
+/// </summary>
+/// <param name="Protocol">The tracker's protocol number: 6 tcp, 17 udp, 136 udplite, 1 icmp, 58 icmpv6, 132 sctp, 47 gre, 255 generic.</param>
+public sealed record ConntrackTimeoutPolicy(string Name, Family Family, byte Protocol, ImmutableSortedDictionary<string, long> Timeouts)
+{
+    /// <summary>The protocol names the policies take, with the tracker's protocol number.</summary>
+    public static readonly IReadOnlyList<(string Name, byte Number)> Protocols =
+    [
+        ("tcp", 6), ("udp", 17), ("udplite", 136), ("icmp", 1), ("icmpv6", 58), ("sctp", 132), ("gre", 47), ("generic", 255),
+    ];
+
+    /// <summary>The timeout (state) names a policy of <paramref name="protocol"/> takes, as nfnetlink_cttimeout / nfct name them.</summary>
+    public static IReadOnlyList<string> StatesOf(byte protocol) => protocol switch
+    {
+        6 => ["syn_sent", "syn_recv", "established", "fin_wait", "close_wait", "last_ack", "time_wait", "close", "syn_sent2", "retrans", "unacknowledged"],
+        17 or 136 or 47 => ["unreplied", "replied"],
+        132 => ["closed", "cookie_wait", "cookie_echoed", "established", "shutdown_sent", "shutdown_recd", "shutdown_ack_sent", "heartbeat_sent"],
+        _ => ["timeout"],
+    };
+
+    /// <summary>The longest policy name (CTNL_TIMEOUT_NAME_MAX and xt_CT's timeout field hold 31 characters and a NUL).</summary>
+    public const int MaxNameLength = 31;
+
+    /// <summary>The largest timeout accepted, in seconds: the kernel keeps policy timeouts in jiffies (seconds × HZ) in 32 bits.</summary>
+    public const long MaxSeconds = int.MaxValue / 1000;
+
+    /// <summary>The protocol's name ("tcp", …, "generic").</summary>
+    public string ProtocolName => Protocols.First(p => p.Number == Protocol).Name;
 }
