@@ -391,6 +391,44 @@ public class HashlimitTests(ITestOutputHelper output)
     public void Kernel_counts_equal_the_model_for_rules_of_different_kinds_sharing_a_table() =>
         KernelCheck(SharedKindRules, SharedKindPlan, 147);
 
+    private static readonly string[] KindOptions =
+    [
+        "--hashlimit-upto 10/sec", "--hashlimit-upto 1kb/s",
+        "--hashlimit-upto 10/sec --hashlimit-rate-match", "--hashlimit-upto 1kb/s --hashlimit-rate-match",
+    ];
+
+    [Fact]
+    public void Kernel_and_model_refuse_the_same_pairs_of_kinds_sharing_a_table()
+    {
+        if (!KernelShell.Available(out var why, "ip", "iptables", "python3")) { output.WriteLine(why); return; }
+        var prefix = $"hx-hl-{Environment.ProcessId}-{Interlocked.Increment(ref kernelRun)}";
+        var script = """
+            P=$1
+            cleanup() { ip netns del $P-a 2>/dev/null; true; }
+            trap cleanup EXIT
+            ip netns add $P-a || exit 1
+
+            """ + string.Join("\n", from i in Enumerable.Range(0, 4) from j in Enumerable.Range(0, 4) select
+                $"ip netns exec $P-a iptables -A INPUT -p udp --dport 1 -m hashlimit {KindOptions[i]} --hashlimit-name t{i}{j} && "
+                + $"{{ ip netns exec $P-a iptables -A INPUT -p udp --dport 2 -m hashlimit {KindOptions[j]} --hashlimit-name t{i}{j} 2>/dev/null; echo pair {i} {j} $?; }}") + "\n";
+        var text = KernelShell.Script(script, prefix);
+        output.WriteLine(text);
+        int seen = 0;
+        foreach (var f in text.Split('\n').Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Where(f => f.Length == 4 && f[0] == "pair"))
+        {
+            int i = int.Parse(f[1], CultureInfo.InvariantCulture), j = int.Parse(f[2], CultureInfo.InvariantCulture);
+            bool kernelAccepts = f[3] == "0";
+            bool modelAccepts = true;
+            try { Input(KindOptions[i] + " --hashlimit-name t", KindOptions[j] + " --hashlimit-name t"); }
+            catch (EngineSetupException) { modelAccepts = false; }
+            output.WriteLine($"{KindOptions[i]} then {KindOptions[j]}: kernel {kernelAccepts}, model {modelAccepts}");
+            Assert.Equal(i / 2 == j / 2, kernelAccepts);
+            Assert.Equal(kernelAccepts, modelAccepts);
+            seen++;
+        }
+        Assert.Equal(16, seen);
+    }
+
     private void KernelCheck((int Port, string Options, int Expected)[] kernelRules, string plan, int packets)
     {
         if (!KernelShell.Available(out var why, "ip", "iptables", "iptables-restore", "python3")) { output.WriteLine(why); return; }
