@@ -263,11 +263,62 @@ public class HashlimitTests(ITestOutputHelper output)
         Assert.Equal(10UL, e.Counters.Get(Family.IPv4, "filter", "INPUT", 2).Packets);
     }
 
+    /// <summary>An engine whose INPUT (policy DROP) accepts UDP to each port the hashlimit options given for it match.</summary>
+    private static Engine Ports(params (int Port, string Options)[] rules) =>
+        Engine.Create(TestRules.Load("*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+            + string.Join("\n", rules.Select(r => $"-A INPUT -p udp -m udp --dport {r.Port} -m hashlimit {r.Options} -j ACCEPT"))
+            + "\nCOMMIT\n"), null, TestHosts.Server(), EngineOptions.Default);
+
+    private static List<bool> PortBurst(Engine e, ushort port, int n, int size, double start, double span = 0.010) =>
+        Enumerable.Range(0, n).Select(i => Matched(e, Udp(start + span * i / n, size, dport: port))).ToList();
+
     [Fact]
-    public void Rules_sharing_a_table_in_different_modes_are_refused()
+    public void Rate_match_and_other_rules_sharing_a_table_are_refused_like_the_kernel()
     {
-        var ex = Assert.Throws<EngineSetupException>(() => Input("--hashlimit-upto 10kb/s --hashlimit-name x", "--hashlimit-upto 10/sec --hashlimit-name x"));
-        Assert.Contains("different kinds", ex.Message);
+        // 6.18 refuses the second rule with EINVAL either way round; other families' tables are separate
+        var ex = Assert.Throws<EngineSetupException>(() => Input("--hashlimit-upto 10/sec --hashlimit-name x", "--hashlimit-upto 10/sec --hashlimit-name x --hashlimit-rate-match"));
+        Assert.Contains("kernel refuses the rule", ex.Message);
+        ex = Assert.Throws<EngineSetupException>(() => Input("--hashlimit-upto 10kb/s --hashlimit-name x --hashlimit-rate-match", "--hashlimit-upto 10kb/s --hashlimit-name x"));
+        Assert.Contains("rate-match and a non-rate-match", ex.Message);
+    }
+
+    [Fact]
+    public void A_packets_rule_on_a_byte_table_pays_one_chunk_a_packet_from_the_shared_credit()
+    {
+        // 1kb/s: a chunk costs 64,527,752 of the 4,194,304,000 second of credit: 65 packets; then a 100-byte packet
+        // (7 chunks) through the bytes rule finds the credit spent and no refills (no burst)
+        var e = Ports((1, "--hashlimit-upto 1kb/s --hashlimit-name m"), (2, "--hashlimit-upto 1/sec --hashlimit-burst 5 --hashlimit-name m"));
+        Assert.Equal(Run(65, 15), PortBurst(e, 2, 80, 100, 1.0));
+        Assert.False(Matched(e, Udp(1.02, 100, dport: 1)));
+        // a second later the credit is full again: the bytes rule admits 1 kB of 100-byte packets (112 bytes of chunks each)
+        Assert.Equal(Run(9, 3), PortBurst(e, 1, 12, 100, 2.1));
+    }
+
+    [Fact]
+    public void A_bytes_rule_on_a_packet_table_resets_short_credit_to_a_second_of_bytes()
+    {
+        // the packets rule spends its burst; the bytes rule finds less than its cost, takes one off the (huge) credit_cap
+        // and sets the credit to a second of byte credit, so it passes every time; the packets rule then has less than
+        // a packet's cost (a second of byte credit is 1/32,768 of one 10/sec packet)
+        var e = Ports((1, "--hashlimit-upto 10/sec --hashlimit-burst 5 --hashlimit-name m"), (2, "--hashlimit-upto 1kb/s --hashlimit-name m"));
+        Assert.Equal(Run(5, 5), PortBurst(e, 1, 10, 100, 1.0, span: 0.001));
+        Assert.Equal(Run(20, 0), PortBurst(e, 2, 20, 1000, 1.001, span: 0.001));
+        Assert.False(Matched(e, Udp(1.0021, 100, dport: 1)));
+        Assert.True(Matched(e, Udp(1.2, 100, dport: 1))); // 0.2 s refills two packets
+        Assert.Equal((6UL, 20UL), (e.Counters.Get(Family.IPv4, "filter", "INPUT", 1).Packets, e.Counters.Get(Family.IPv4, "filter", "INPUT", 2).Packets));
+    }
+
+    [Fact]
+    public void Rate_match_rules_of_both_kinds_share_one_count_against_the_tables_burst()
+    {
+        // the table is 10kb/s rate-match bytes (burst = rate = 10,240 bytes); the packets rule counts 1 a packet
+        var e = Ports((1, "--hashlimit-upto 10kb/s --hashlimit-name m --hashlimit-rate-match"), (2, "--hashlimit-upto 10/sec --hashlimit-name m --hashlimit-rate-match"));
+        Assert.Equal(Run(20, 0), PortBurst(e, 2, 20, 100, 1.0));
+        Assert.Equal(Run(10, 2), PortBurst(e, 1, 12, 1000, 1.02));
+        // reversed: a 10/sec rate-match packets table (burst 5 + 10 = 15); a 100-byte packet through the bytes rule adds 100
+        e = Ports((1, "--hashlimit-upto 10/sec --hashlimit-burst 5 --hashlimit-name m --hashlimit-rate-match"), (2, "--hashlimit-upto 10kb/s --hashlimit-name m --hashlimit-rate-match"));
+        Assert.False(Matched(e, Udp(1.0, 100, dport: 2)));
+        Assert.False(Matched(e, Udp(1.001, 100, dport: 1)));
     }
 
     // ---- against the kernel ----
@@ -305,11 +356,84 @@ public class HashlimitTests(ITestOutputHelper output)
     private static int kernelRun;
 
     [Fact]
-    public void Kernel_counts_equal_the_model_for_byte_mode_rate_match_expiry_and_shared_tables()
+    public void Kernel_counts_equal_the_model_for_byte_mode_rate_match_expiry_and_shared_tables() =>
+        KernelCheck(KernelRules, SenderPlan, 230);
+
+    /// <summary>
+    /// Rules of different kinds sharing one table. m1: the packets rule spends its burst of 5; a bytes rule on that
+    /// packets entry then finds less than its cost (at most a second of byte credit, 4,194,304,000, against a packet's
+    /// 13,743,895,300,000) and, the credit_cap word being far from 0, takes one off it and sets the credit to a second
+    /// of byte credit: all 20 pass. m2: a packets rule on a bytes entry (1kb/s: one 16-byte chunk costs 64,527,752, a
+    /// 65th of the second of credit) pays one chunk a packet: 65 of 80 pass, and the bytes rule (7 chunks for 100
+    /// bytes, no burst) then finds the credit gone. m4: a rate-match packets rule on a rate-match bytes entry counts 1
+    /// a packet against the byte burst (10,240); the bytes rule then sums 1000 a packet on top: 10 of 12 fit.
+    /// </summary>
+    private static readonly (int Port, string Options, int Expected)[] SharedKindRules =
+    [
+        (9101, "--hashlimit-upto 10/sec --hashlimit-burst 5 --hashlimit-name m1", 5),
+        (9102, "--hashlimit-upto 1kb/s --hashlimit-name m1", 20),
+        (9103, "--hashlimit-upto 1kb/s --hashlimit-name m2", 0),
+        (9104, "--hashlimit-upto 1/sec --hashlimit-burst 5 --hashlimit-name m2", 65),
+        (9108, "--hashlimit-upto 10kb/s --hashlimit-name m4 --hashlimit-rate-match", 10),
+        (9109, "--hashlimit-upto 10/sec --hashlimit-name m4 --hashlimit-rate-match", 20),
+    ];
+
+    private const string SharedKindPlan = """
+        burst(9101, 10, 100)
+        burst(9102, 20, 1000)
+        burst(9104, 80, 100)
+        burst(9103, 5, 100)
+        burst(9109, 20, 100)
+        burst(9108, 12, 1000)
+        """;
+
+    [Fact]
+    public void Kernel_counts_equal_the_model_for_rules_of_different_kinds_sharing_a_table() =>
+        KernelCheck(SharedKindRules, SharedKindPlan, 147);
+
+    private static readonly string[] KindOptions =
+    [
+        "--hashlimit-upto 10/sec", "--hashlimit-upto 1kb/s",
+        "--hashlimit-upto 10/sec --hashlimit-rate-match", "--hashlimit-upto 1kb/s --hashlimit-rate-match",
+    ];
+
+    [Fact]
+    public void Kernel_and_model_refuse_the_same_pairs_of_kinds_sharing_a_table()
+    {
+        if (!KernelShell.Available(out var why, "ip", "iptables", "python3")) { output.WriteLine(why); return; }
+        var prefix = $"hx-hl-{Environment.ProcessId}-{Interlocked.Increment(ref kernelRun)}";
+        var script = """
+            P=$1
+            cleanup() { ip netns del $P-a 2>/dev/null; true; }
+            trap cleanup EXIT
+            ip netns add $P-a || exit 1
+
+            """ + string.Join("\n", from i in Enumerable.Range(0, 4) from j in Enumerable.Range(0, 4) select
+                $"ip netns exec $P-a iptables -A INPUT -p udp --dport 1 -m hashlimit {KindOptions[i]} --hashlimit-name t{i}{j} && "
+                + $"{{ ip netns exec $P-a iptables -A INPUT -p udp --dport 2 -m hashlimit {KindOptions[j]} --hashlimit-name t{i}{j} 2>/dev/null; echo pair {i} {j} $?; }}") + "\n";
+        var text = KernelShell.Script(script, prefix);
+        output.WriteLine(text);
+        int seen = 0;
+        foreach (var f in text.Split('\n').Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Where(f => f.Length == 4 && f[0] == "pair"))
+        {
+            int i = int.Parse(f[1], CultureInfo.InvariantCulture), j = int.Parse(f[2], CultureInfo.InvariantCulture);
+            bool kernelAccepts = f[3] == "0";
+            bool modelAccepts = true;
+            try { Input(KindOptions[i] + " --hashlimit-name t", KindOptions[j] + " --hashlimit-name t"); }
+            catch (EngineSetupException) { modelAccepts = false; }
+            output.WriteLine($"{KindOptions[i]} then {KindOptions[j]}: kernel {kernelAccepts}, model {modelAccepts}");
+            Assert.Equal(i / 2 == j / 2, kernelAccepts);
+            Assert.Equal(kernelAccepts, modelAccepts);
+            seen++;
+        }
+        Assert.Equal(16, seen);
+    }
+
+    private void KernelCheck((int Port, string Options, int Expected)[] kernelRules, string plan, int packets)
     {
         if (!KernelShell.Available(out var why, "ip", "iptables", "iptables-restore", "python3")) { output.WriteLine(why); return; }
         var prefix = $"hx-hl-{Environment.ProcessId}-{Interlocked.Increment(ref kernelRun)}";
-        var text = KernelShell.Script(Script(), prefix);
+        var text = KernelShell.Script(Script(kernelRules, plan), prefix);
         output.WriteLine(text);
 
         var kernel = new Dictionary<int, int>();
@@ -321,27 +445,31 @@ public class HashlimitTests(ITestOutputHelper output)
             if (f.Length == 5 && f[0] == "sent")
                 sent.Add((double.Parse(f[1], CultureInfo.InvariantCulture), f[2], int.Parse(f[3], CultureInfo.InvariantCulture), int.Parse(f[4], CultureInfo.InvariantCulture)));
         }
-        Assert.Equal(230, sent.Count);
+        Assert.Equal(packets, sent.Count);
 
         // the model replays what was sent, at the times the sender measured
-        var rules = string.Join("\n", KernelRules.Select(r => $"-A INPUT -p udp -m udp --dport {r.Port} -m hashlimit {r.Options}"));
+        var rules = string.Join("\n", kernelRules.Select(r => $"-A INPUT -p udp -m udp --dport {r.Port} -m hashlimit {r.Options}"));
         var e = Engine.Create(TestRules.Load("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n" + rules + "\nCOMMIT\n"),
             null, TestHosts.Server(), EngineOptions.Default);
         int n = 0;
         foreach (var s in sent)
             e.Process(P.Udp(s.Src, 40000, Server, (ushort)s.Port, "eth0", ++n, 1.0 + s.Time, payload: s.Size - 28));
 
-        for (int i = 0; i < KernelRules.Length; i++)
+        for (int i = 0; i < kernelRules.Length; i++)
         {
-            var (port, _, expected) = KernelRules[i];
+            var (port, _, expected) = kernelRules[i];
             var model = (int)e.Counters.Get(Family.IPv4, "filter", "INPUT", i + 1).Packets;
             output.WriteLine($"port {port}: kernel {kernel.GetValueOrDefault(port, -1)}, model {model}, expected {expected}");
+        }
+        for (int i = 0; i < kernelRules.Length; i++)
+        {
+            var (port, _, expected) = kernelRules[i];
             Assert.Equal(expected, kernel.GetValueOrDefault(port, -1));
-            Assert.Equal(expected, model);
+            Assert.Equal(expected, (int)e.Counters.Get(Family.IPv4, "filter", "INPUT", i + 1).Packets);
         }
     }
 
-    private static string Script() => """
+    private static string Script((int Port, string Options, int Expected)[] kernelRules, string plan) => """
         P=$1
         cleanup() { for n in $P-a $P-b; do ip netns del $n 2>/dev/null; done; true; }
         trap cleanup EXIT
@@ -362,7 +490,7 @@ public class HashlimitTests(ITestOutputHelper output)
         :FORWARD ACCEPT [0:0]
         :OUTPUT ACCEPT [0:0]
 
-        """ + string.Join("\n", KernelRules.Select(r => $"-A INPUT -p udp -m udp --dport {r.Port} -m hashlimit {r.Options}")) + """
+        """ + string.Join("\n", kernelRules.Select(r => $"-A INPUT -p udp -m udp --dport {r.Port} -m hashlimit {r.Options}")) + """
 
         COMMIT
         RULES
@@ -383,7 +511,7 @@ public class HashlimitTests(ITestOutputHelper output)
             d = t0 + t - time.monotonic()
             if d > 0: time.sleep(d)
 
-        """ + SenderPlan + """
+        """ + plan + """
 
         PY
         ip netns exec $B iptables -L INPUT -v -n -x | awk '/dpt:/ { for (i = 1; i <= NF; i++) if ($i ~ /^dpt:/) print "count", substr($i, 5), $1 }'
