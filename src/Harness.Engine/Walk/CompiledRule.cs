@@ -31,7 +31,7 @@ public sealed class CompiledRule
     private readonly Negatable<InterfaceName>? _in, _out;
     private readonly byte _protocol;
     private readonly bool _protocolNegated;
-    private readonly bool _hasProtocol; // -p given, "-p all" included (ip6_tables' IP6T_F_PROTO)
+    private readonly bool _hasProtocol; // -p given (the parser reads "-p all" as none)
     private readonly Negatable<bool>? _fragment;
     private readonly MatchEvaluator[] _matches;
 
@@ -127,7 +127,7 @@ public sealed class CompiledRule
     /// <summary>
     /// -p with iptables-nft is meta l4proto: for IPv6 it stops at AH, and without one (extension headers it cannot walk)
     /// -p and ! -p both fail. With iptables-legacy, IPv6: ip6_tables walks through AH, and a walk that fails drops the
-    /// packet at any -p rule (-p all too; hotdrop). IPv4 compares the header's protocol field in both.
+    /// packet at any -p rule, negated or not (hotdrop). IPv4 compares the header's protocol field in both.
     /// </summary>
     private bool ProtocolMatches(PacketState state)
     {
