@@ -4,6 +4,7 @@ using Harness.Engine.Tests.Support;
 using Harness.Hosts;
 using Harness.Net;
 using Harness.Packets;
+using Harness.Rules;
 using Xunit.Abstractions;
 
 namespace Harness.Engine.Tests;
@@ -13,8 +14,10 @@ namespace Harness.Engine.Tests;
 /// ip6_rcv passes them to netfilter. Conntrack finds no tuple (INVALID); iptables-nft's -p (meta l4proto, from
 /// ipv6_find_hdr, which stops at AH) sees the protocol after a header whose first bytes are there and no protocol at all
 /// past an unreadable one (then -p and ! -p both fail); -m rt, multiport, icmp6 and hashlimit's port modes drop what they
-/// cannot read. The kernel check forwards the same packets through namespaces (hx-ext6-PID-N, always deleted) with one
-/// chain per packet (by source address) and compares every rule's counter and what arrives.
+/// cannot read. With iptables-legacy, ip6_tables' -p walks through AH and drops a packet it cannot walk at any -p rule.
+/// The kernel check forwards the same packets through namespaces (hx-ext6-PID-N, always deleted) with one chain per
+/// packet (by source address), loaded by ip6tables-restore or ip6tables-legacy-restore, and compares every rule's
+/// counter and what arrives.
 /// </summary>
 public sealed class Ipv6ExtensionHeaderTests(ITestOutputHelper output)
 {
@@ -128,9 +131,10 @@ public sealed class Ipv6ExtensionHeaderTests(ITestOutputHelper output)
     }
 
     /// <summary>Per packet: "N: counters of TN | arrived", in packet order.</summary>
-    private static List<string> ModelRun(string variant)
+    private static List<string> ModelRun(string variant, IptablesBackend backend = IptablesBackend.Nft)
     {
-        var engine = Engine.Create(null, TestRules.Load(Rules(variant), Family.IPv6), Firewall(), EngineOptions.Default);
+        var options = backend == IptablesBackend.Nft ? EngineOptions.Default : new EngineOptions(Backend: backend);
+        var engine = Engine.Create(null, TestRules.Load(Rules(variant), Family.IPv6), Firewall(), options);
         var result = new List<string>();
         foreach (var (n, _, hex) in Traffic)
         {
@@ -197,6 +201,125 @@ public sealed class Ipv6ExtensionHeaderTests(ITestOutputHelper output)
     public void Every_rule_counts_and_every_packet_arrives_as_the_kernel_measured(string variant) =>
         Assert.Equal(Kernel[variant], ModelRun(variant));
 
+    /// <summary>
+    /// The same measured with iptables-legacy (ip6tables-legacy 1.8.9 on 6.18, the kernel check below repeats it). ip6_tables'
+    /// -p walks through AH (packet 8 is -p tcp, not -p ah, and its SYN matches) and drops a packet whose extension headers it
+    /// cannot walk at the first -p rule, negated or not (3: 1 byte of a destination header, 5: 3 bytes of a routing header,
+    /// 6: a header past a cut one); xt_tcp/xt_udp drop a header they cannot read (1, 2, 4, 7, 13 at the tcp port rule,
+    /// 10 at the udp one). Only 8, 11 (ICMPv6 behind a cut header; the icmp6 variant drops it) and 12 arrive.
+    /// </summary>
+    private static readonly Dictionary<string, string[]> KernelLegacy = new()
+    {
+        ["base"] =
+        [
+            "1: 1 1 0 0 0 0 0 0 | 0", "2: 1 1 0 0 0 0 0 0 | 0", "3: 1 0 0 0 0 0 0 0 | 0", "4: 1 1 0 0 0 0 0 0 | 0",
+            "5: 1 0 0 0 0 0 0 0 | 0", "6: 1 0 0 0 0 0 0 0 | 0", "7: 1 1 0 0 0 0 0 0 | 0", "8: 0 1 0 1 0 0 1 1 | 1",
+            "9: 0 0 0 0 0 0 0 0 | 0", "10: 1 0 1 0 0 0 0 0 | 0", "11: 1 0 1 0 0 0 0 1 | 1", "12: 0 1 0 1 0 0 1 1 | 1",
+            "13: 1 1 0 0 0 0 0 0 | 0",
+        ],
+        ["rt"] =
+        [
+            "1: 1 1 0 0 0 0 0 0 0 | 0", "2: 1 1 0 0 0 0 0 0 0 | 0", "3: 1 0 0 0 0 0 0 0 0 | 0", "4: 1 1 0 0 0 0 0 0 0 | 0",
+            "5: 1 0 0 0 0 0 0 0 0 | 0", "6: 1 0 0 0 0 0 0 0 0 | 0", "7: 1 1 0 0 0 0 0 0 0 | 0", "8: 0 1 0 1 0 0 1 0 1 | 1",
+            "9: 0 0 0 0 0 0 0 0 0 | 0", "10: 1 0 1 0 0 0 0 0 0 | 0", "11: 1 0 1 0 0 0 0 0 1 | 1", "12: 0 1 0 1 0 0 1 0 1 | 1",
+            "13: 1 1 0 0 0 0 0 0 0 | 0",
+        ],
+        ["multiport"] =
+        [
+            "1: 1 1 0 0 0 0 0 0 0 | 0", "2: 1 1 0 0 0 0 0 0 0 | 0", "3: 1 0 0 0 0 0 0 0 0 | 0", "4: 1 1 0 0 0 0 0 0 0 | 0",
+            "5: 1 0 0 0 0 0 0 0 0 | 0", "6: 1 0 0 0 0 0 0 0 0 | 0", "7: 1 1 0 0 0 0 0 0 0 | 0", "8: 0 1 0 1 0 0 1 1 1 | 1",
+            "9: 0 0 0 0 0 0 0 0 0 | 0", "10: 1 0 1 0 0 0 0 0 0 | 0", "11: 1 0 1 0 0 0 0 0 1 | 1", "12: 0 1 0 1 0 0 1 1 1 | 1",
+            "13: 1 1 0 0 0 0 0 0 0 | 0",
+        ],
+        ["icmp6"] =
+        [
+            "1: 1 1 0 0 0 0 0 0 0 | 0", "2: 1 1 0 0 0 0 0 0 0 | 0", "3: 1 0 0 0 0 0 0 0 0 | 0", "4: 1 1 0 0 0 0 0 0 0 | 0",
+            "5: 1 0 0 0 0 0 0 0 0 | 0", "6: 1 0 0 0 0 0 0 0 0 | 0", "7: 1 1 0 0 0 0 0 0 0 | 0", "8: 0 1 0 1 0 0 1 0 1 | 1",
+            "9: 0 0 0 0 0 0 0 0 0 | 0", "10: 1 0 1 0 0 0 0 0 0 | 0", "11: 1 0 1 0 0 0 0 0 0 | 0", "12: 0 1 0 1 0 0 1 0 1 | 1",
+            "13: 1 1 0 0 0 0 0 0 0 | 0",
+        ],
+        ["hashlimit"] =
+        [
+            "1: 1 1 0 0 0 0 0 0 0 | 0", "2: 1 1 0 0 0 0 0 0 0 | 0", "3: 1 0 0 0 0 0 0 0 0 | 0", "4: 1 1 0 0 0 0 0 0 0 | 0",
+            "5: 1 0 0 0 0 0 0 0 0 | 0", "6: 1 0 0 0 0 0 0 0 0 | 0", "7: 1 1 0 0 0 0 0 0 0 | 0", "8: 0 1 0 1 0 0 1 1 1 | 1",
+            "9: 0 0 0 0 0 0 0 0 0 | 0", "10: 1 0 1 0 0 0 0 0 0 | 0", "11: 1 0 1 0 0 0 0 1 1 | 1", "12: 0 1 0 1 0 0 1 1 1 | 1",
+            "13: 1 1 0 0 0 0 0 0 0 | 0",
+        ],
+    };
+
+    [Theory]
+    [InlineData("base")]
+    [InlineData("rt")]
+    [InlineData("multiport")]
+    [InlineData("icmp6")]
+    [InlineData("hashlimit")]
+    public void With_iptables_legacy_every_rule_counts_and_every_packet_arrives_as_the_kernel_measured(string variant) =>
+        Assert.Equal(KernelLegacy[variant], ModelRun(variant, IptablesBackend.Legacy));
+
+    [Fact]
+    public void The_legacy_protocol_walks_through_AH_and_fails_where_ipv6_find_hdr_fails()
+    {
+        // (decoder protocol, nft's meta l4proto, ip6_tables' protocol)
+        (int, int, int) Walk(Packet p) => (p.Ip!.Protocol, p.Ip.MetaL4Protocol, p.Ip.LegacyL4Protocol);
+        Assert.Equal((6, 6, 6), Walk(Decode(1)));      // 2 of a cut destination header's bytes are enough
+        Assert.Equal((60, -1, -1), Walk(Decode(3)));   // 1 byte: no walk
+        Assert.Equal((6, -1, -1), Walk(Decode(5)));    // a routing header needs 4 bytes
+        Assert.Equal((43, -1, -1), Walk(Decode(6)));   // a header past a cut one
+        Assert.Equal((6, 51, 6), Walk(Decode(8)));     // nft stops at AH, ip6_tables walks through it
+        Assert.Equal((6, 6, 6), Walk(Decode(12)));
+        // A later fragment: the protocol its fragment header names, none when that is another extension header.
+        const string Addresses = "20010db800010000000000000000000120010db8000200000000000000000002";
+        var later = Decode("6000000000102c40" + Addresses + "0600000800001234" + "0000000000000000", 20);
+        Assert.Equal((6, 6, 6, 8), (later.Ip!.Protocol, later.Ip.MetaL4Protocol, later.Ip.LegacyL4Protocol, later.Ip.FragmentOffset));
+        var laterExt = Decode("6000000000102c40" + Addresses + "3c00000800001234" + "0000000000000000", 21);
+        Assert.Equal((60, -1, 8), (laterExt.Ip!.Protocol, laterExt.Ip.LegacyL4Protocol, laterExt.Ip.FragmentOffset));
+        // IPv4: the header's protocol field.
+        var v4 = Decode("4500001c006700004006666e0a0100030a02000204d200500000e6c7", 22);
+        Assert.Equal((6, 6), (v4.Ip!.MetaL4Protocol, v4.Ip.LegacyL4Protocol));
+    }
+
+    private static Engine Legacy(string forward, IptablesBackend backend = IptablesBackend.Legacy) =>
+        Engine.Create(null, TestRules.Load($"*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n{forward}COMMIT\n", Family.IPv6),
+            Firewall(), new EngineOptions(Backend: backend));
+
+    [Fact]
+    public void With_iptables_legacy_a_protocol_rule_drops_what_ip6_tables_cannot_walk()
+    {
+        foreach (var rule in new[] { "-p tcp", "! -p tcp", "-p ah" })
+        {
+            var o = Legacy($"-A FORWARD -s 2001:db8:2::/64\n-A FORWARD {rule} -j ACCEPT\n").Process(Decode(5))[0];
+            Assert.Equal((FinalVerdict.Drop, Disposition.Dropped, Hook.Forward,
+                "-p: ip6_tables finds no protocol behind the IPv6 extension headers (IPv6 extension header 43 truncated: 3 bytes, at least 8 needed): the rule drops the packet"),
+                (o.Verdict, o.Disposition, o.DroppedAt, o.Reason));
+        }
+        // A rule without -p lets it by; with nft, -p and ! -p both fail and the policy accepts it.
+        Assert.Equal(Disposition.Forwarded, Legacy("-A FORWARD -s 2001:db8:1::/64 -j ACCEPT\n").Process(Decode(5))[0].Disposition);
+        var nft = Legacy("-A FORWARD -p tcp -j DROP\n-A FORWARD ! -p tcp -j DROP\n", IptablesBackend.Nft);
+        Assert.Equal(Disposition.Forwarded, nft.Process(Decode(5))[0].Disposition);
+        // AH then TCP: ip6_tables sees TCP (its -m tcp reads the SYN), nft sees AH.
+        const string Ah = "-A FORWARD -p ah -j ACCEPT\n-A FORWARD -p tcp -m tcp --dport 80 -j DROP\n";
+        var legacy = Legacy(Ah).Process(Decode(8))[0];
+        Assert.Equal((FinalVerdict.Drop, "filter:FORWARD:2"), (legacy.Verdict, legacy.DecidingRule));
+        var viaNft = Legacy(Ah, IptablesBackend.Nft).Process(Decode(8))[0];
+        Assert.Equal((FinalVerdict.Accept, "filter:FORWARD:1"), (viaNft.Verdict, viaNft.DecidingRule));
+    }
+
+    [Fact]
+    public void With_iptables_legacy_a_chain_indexed_by_protocol_still_drops_at_its_first_protocol_rule()
+    {
+        // 13 rules keyed by protocol (the compiled walk indexes them): the first -p rule drops what cannot be walked, and
+        // AH+TCP finds the -p tcp rule, not the -p ah one.
+        var protocols = new[] { "udp", "sctp", "esp", "ah", "gre", "udplite", "47", "103", "112", "tcp", "132", "136", "ipv6-icmp" };
+        var rules = string.Concat(protocols.Select((p, i) => $"-A FORWARD -p {p} -j {(p == "tcp" ? "DROP" : "ACCEPT")}\n"));
+        var unwalkable = Legacy(rules).Process(Decode(3))[0];
+        Assert.Equal((FinalVerdict.Drop, Hook.Forward, (string?)null), (unwalkable.Verdict, unwalkable.DroppedAt, unwalkable.DecidingRule));
+        Assert.StartsWith("-p: ip6_tables finds no protocol", unwalkable.Reason, StringComparison.Ordinal);
+        var ah = Legacy(rules).Process(Decode(8))[0];
+        Assert.Equal((FinalVerdict.Drop, "filter:FORWARD:10"), (ah.Verdict, ah.DecidingRule));
+        var ahNft = Legacy(rules, IptablesBackend.Nft).Process(Decode(8))[0];
+        Assert.Equal((FinalVerdict.Accept, "filter:FORWARD:4"), (ahNft.Verdict, ahNft.DecidingRule));
+    }
+
     [Fact]
     public void Conntrack_and_the_hotdrop_reasons_name_the_cut_header()
     {
@@ -216,10 +339,13 @@ public sealed class Ipv6ExtensionHeaderTests(ITestOutputHelper output)
         Assert.Empty(hop.Path);
     }
 
-    [Fact]
-    public void Kernel_counts_and_forwards_the_cut_packets_as_the_model_does()
+    [Theory]
+    [InlineData(IptablesBackend.Nft)]
+    [InlineData(IptablesBackend.Legacy)]
+    public void Kernel_counts_and_forwards_the_cut_packets_as_the_model_does(IptablesBackend backend)
     {
-        if (!KernelShell.Available(out var why, "ip", "ip6tables-restore", "python3")) { output.WriteLine(why); return; }
+        var suffix = backend == IptablesBackend.Legacy ? "-legacy" : "";
+        if (!KernelShell.Available(out var why, "ip", "ip6tables-restore", $"ip6tables{suffix}-restore", "python3")) { output.WriteLine(why); return; }
         foreach (var variant in Variants)
         {
             var prefix = $"hx-ext6-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
@@ -228,12 +354,12 @@ public sealed class Ipv6ExtensionHeaderTests(ITestOutputHelper output)
             {
                 File.WriteAllLines(Path.Combine(dir.FullName, "frames"), Traffic.Select(t => "02000000ff00" + "02000000cc01" + "86dd" + t.Hex));
                 File.WriteAllText(Path.Combine(dir.FullName, "rules6"), Rules(variant));
-                var text = KernelShell.Script(KernelScript, prefix, dir.FullName);
-                output.WriteLine($"{variant}:\n{text}");
+                var text = KernelShell.Script(KernelScript, prefix, dir.FullName, suffix);
+                output.WriteLine($"{variant} ({backend}):\n{text}");
                 var counts = text.Split('\n').Where(l => l.StartsWith('T')).Select(l => l.Trim()).ToList();
                 var arrived = text.Split('\n').Where(l => l.StartsWith("S ", StringComparison.Ordinal)).Select(l => l.Split(' ')[1]).ToList();
                 var kernel = Traffic.Select((t, i) => $"{t.N}: {counts[i][(counts[i].IndexOf(' ', StringComparison.Ordinal) + 1)..]} | {arrived[i]}").ToList();
-                Assert.Equal(ModelRun(variant), kernel);
+                Assert.Equal(ModelRun(variant, backend), kernel);
             }
             finally
             {
@@ -248,7 +374,7 @@ public sealed class Ipv6ExtensionHeaderTests(ITestOutputHelper output)
     /// PREROUTING what arrives. Prints "TN c1 c2 …" per chain and "S arrived" per packet.
     /// </summary>
     private static readonly string KernelScript = $$"""
-        P=$1; D=$2
+        P=$1; D=$2; B=$3
         {{KernelShell.ThreeNamespaces}}
         ip netns exec $P-f sh -c '
           sysctl -qw net.ipv6.conf.all.forwarding=1
@@ -256,12 +382,12 @@ public sealed class Ipv6ExtensionHeaderTests(ITestOutputHelper output)
           ip -6 addr add 2001:db8:1::1/64 dev f0 nodad; ip -6 addr add 2001:db8:2::1/64 dev f1 nodad
           ip -6 neigh replace 2001:db8:2::2 lladdr 02:00:00:00:55:01 dev f1 nud permanent'
         ip netns exec $P-s sh -c 'ip link set s0 up; ip -6 addr add 2001:db8:2::2/64 dev s0 nodad'
-        ip netns exec $P-f ip6tables-restore < $D/rules6
+        ip netns exec $P-f ip6tables$B-restore < $D/rules6
         { printf '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n'; for i in $(seq 1 13); do printf -- '-A PREROUTING -s 2001:db8:1::%x\n' $i; done; printf 'COMMIT\n'; } | ip netns exec $P-s ip6tables-restore
         sleep 0.3
         {{KernelShell.SendFrames("0.02")}}
         sleep 0.3
-        for i in $(seq 1 13); do echo "T$i $(ip netns exec $P-f ip6tables -L T$i -v -n -x | tail -n +3 | awk '{print $1}' | tr '\n' ' ' | sed 's/ $//')"; done
+        for i in $(seq 1 13); do echo "T$i $(ip netns exec $P-f ip6tables$B -L T$i -v -n -x | tail -n +3 | awk '{print $1}' | tr '\n' ' ' | sed 's/ $//')"; done
         ip netns exec $P-s ip6tables -t raw -L PREROUTING -v -n -x | tail -n +3 | awk '{print "S", $1}'
         """;
 

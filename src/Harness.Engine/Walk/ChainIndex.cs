@@ -1,4 +1,5 @@
 using Harness.Packets;
+using Harness.Rules;
 
 namespace Harness.Engine.Walk;
 
@@ -42,11 +43,14 @@ public sealed class ChainIndex
                 return _byNumber!.TryGetValue(state.Ip.Destination.Value, out var d) ? d : _unkeyed;
             case IndexKind.DestinationPort:
                 // A short transport header: rules keyed by a port may still read it or drop the packet; walk them all.
-                if (state.Packet.TransportError is not null) return null;
+                if (state.Packet.TransportError is not null || state.Ip.LegacyL4Protocol < 0) return null;
                 var key = PortKey(state.Packet);
                 return key is { } k && _byNumber!.TryGetValue(k, out var p) ? p : _unkeyed;
             case IndexKind.Protocol:
-                return state.Ip.MetaL4Protocol >= 0 && _byNumber!.TryGetValue((UInt128)state.Ip.MetaL4Protocol, out var pr) ? pr : _unkeyed;
+                // iptables-legacy's IPv6 -p walks through AH (and a failed walk drops at the first -p rule, keyed or not: walk them all).
+                int protocol = state.Runtime.Backend == IptablesBackend.Legacy ? state.Ip.LegacyL4Protocol : state.Ip.MetaL4Protocol;
+                if (protocol < 0) return state.Runtime.Backend == IptablesBackend.Legacy ? null : _unkeyed;
+                return _byNumber!.TryGetValue((UInt128)protocol, out var pr) ? pr : _unkeyed;
             default:
                 return state.InInterface is { } name && _byName!.TryGetValue(name, out var n) ? n : _unkeyed;
         }

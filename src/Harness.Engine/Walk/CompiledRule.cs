@@ -31,6 +31,7 @@ public sealed class CompiledRule
     private readonly Negatable<InterfaceName>? _in, _out;
     private readonly byte _protocol;
     private readonly bool _protocolNegated;
+    private readonly bool _hasProtocol; // -p given (the parser reads "-p all" as none)
     private readonly Negatable<bool>? _fragment;
     private readonly MatchEvaluator[] _matches;
 
@@ -60,7 +61,7 @@ public sealed class CompiledRule
         }
         _in = ip.InInterface;
         _out = ip.OutInterface;
-        if (ip.Protocol is { } p) { _protocol = p.Value; _protocolNegated = p.Negated; }
+        if (ip.Protocol is { } p) { _protocol = p.Value; _protocolNegated = p.Negated; _hasProtocol = true; }
         _fragment = ip.Fragment;
         Id = rule.Id;
         SourceLine = rule.Source.Line > 0 ? rule.Source.Line : null;
@@ -115,13 +116,34 @@ public sealed class CompiledRule
         if (_hasDestination && (((ip.Destination.Value & _destinationMask) == _destinationValue) == _destinationNegated)) return false;
         if (_in is { } i && !i.Apply(InterfaceMatches(i.Value, state.InInterface))) return false;
         if (_out is { } o && !o.Apply(InterfaceMatches(o.Value, state.OutInterface))) return false;
-        // -p is nft's meta l4proto: for IPv6 it stops at AH, and without one (extension headers it cannot walk) -p and ! -p both fail.
-        if (_protocol != 0 && (ip.MetaL4Protocol < 0 || (ip.MetaL4Protocol == _protocol) == _protocolNegated)) return false;
+        if (_hasProtocol && !ProtocolMatches(state)) return false;
         if (_fragment is { } f && !f.Apply(ip.IsLaterFragment)) return false;
         var matches = _matches;
         for (int m = 0; m < matches.Length; m++)
             if (!matches[m].Matches(state)) return false;
         return true;
+    }
+
+    /// <summary>
+    /// -p with iptables-nft is meta l4proto: for IPv6 it stops at AH, and without one (extension headers it cannot walk)
+    /// -p and ! -p both fail. With iptables-legacy, IPv6: ip6_tables walks through AH, and a walk that fails drops the
+    /// packet at any -p rule, negated or not (hotdrop). IPv4 compares the header's protocol field in both.
+    /// </summary>
+    private bool ProtocolMatches(PacketState state)
+    {
+        var ip = state.Ip;
+        if (state.Runtime.Backend == IptablesBackend.Legacy && ip.Family == Family.IPv6)
+        {
+            int legacy = ip.LegacyL4Protocol;
+            if (legacy < 0)
+            {
+                state.HotDrop = "-p: ip6_tables finds no protocol behind the IPv6 extension headers ("
+                    + (state.Packet.TransportError ?? "a later fragment names another extension header") + "): the rule drops the packet";
+                return false;
+            }
+            return _protocol == 0 || (legacy == _protocol) != _protocolNegated;
+        }
+        return _protocol == 0 || (ip.MetaL4Protocol >= 0 && (ip.MetaL4Protocol == _protocol) != _protocolNegated);
     }
 
     /// <summary>The kernel's interface test: exact, or a prefix for "name+"; a missing interface is the empty name.</summary>

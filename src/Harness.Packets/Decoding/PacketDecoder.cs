@@ -172,12 +172,14 @@ public static class PacketDecoder
             CutExtensionHeader = walk.Cut,
             ExtensionWalkFailed = walk.WalkFailed,
             MetaL4Protocol = walk.MetaL4Protocol,
+            LegacyL4Protocol = walk.LegacyL4Protocol,
         };
     }
 
     private readonly record struct Ipv6Walk(
         int Offset, byte NextHeader, ImmutableArray<byte> Extensions, uint FragmentId, bool MoreFragments, int FragmentOffset, string? Error,
-        Ipv6RoutingHeader? Routing = null, string? CutError = null, byte? Cut = null, bool WalkFailed = false, int MetaL4Protocol = -2);
+        Ipv6RoutingHeader? Routing = null, string? CutError = null, byte? Cut = null, bool WalkFailed = false, int MetaL4Protocol = -2,
+        int LegacyL4Protocol = -2);
 
     /// <summary>True for the headers ip6tables walks past to find the upper-layer protocol (the kernel's ipv6_ext_hdr, less "no next header").</summary>
     private static bool IsExtensionHeader(byte next) =>
@@ -201,7 +203,7 @@ public static class PacketDecoder
         Ipv6RoutingHeader? routing = null;
         string? cutError = null;
         byte? cut = null;
-        int meta = -2;
+        int meta = -2, legacy = -2;
         while (IsExtensionHeader(next))
         {
             int wireLeft = totalLength - offset;
@@ -226,12 +228,13 @@ public static class PacketDecoder
                 int skipNeed = next == IpProtocol.Ipv6Frag ? 4 : 2;
                 int findNeed = next is IpProtocol.Ipv6Frag or IpProtocol.Ipv6Route ? 4 : 2;
                 if (meta == -2) meta = wireLeft < findNeed ? -1 : next == IpProtocol.Ah ? IpProtocol.Ah : -2;
+                if (wireLeft < findNeed) legacy = -1; // ip6_tables' walk goes through AH and fails here
                 if (wireLeft >= skipNeed && raw.Length - offset < skipNeed)
                     return new Ipv6Walk(offset, next, extensions.ToImmutable(), 0, false, 0,
                         Truncated(Invariant($"IPv6 extension header {next}"), raw.Length - offset, skipNeed, wireLeft));
                 if (wireLeft < skipNeed)
                     return new Ipv6Walk(offset, next, extensions.ToImmutable(), fragmentId, more, fragmentOffset, null, routing,
-                        cutError, cut, WalkFailed: true, MetaL4Protocol: meta);
+                        cutError, cut, WalkFailed: true, MetaL4Protocol: meta, LegacyL4Protocol: legacy);
                 var c = raw[offset..];
                 int skip = HeaderLength(next, c[1..]);
                 next = c[0];
@@ -253,10 +256,16 @@ public static class PacketDecoder
                 routing = ReadRoutingHeader(h, length);
             next = h[0];
             offset += length;
-            if (fragmentOffset != 0) break;
+            if (fragmentOffset != 0)
+            {
+                // A later fragment: ipv6_find_hdr gives the protocol named by its fragment header, and fails when that is
+                // another extension header (what ip6_tables' -p sees; nft's meta l4proto is left as it was).
+                if (IsExtensionHeader(next)) legacy = -1;
+                break;
+            }
         }
         return new Ipv6Walk(offset, next, extensions.ToImmutable(), fragmentId, more, fragmentOffset, null, routing,
-            cutError, cut, MetaL4Protocol: meta == -2 ? -2 : meta);
+            cutError, cut, MetaL4Protocol: meta == -2 ? -2 : meta, LegacyL4Protocol: legacy);
     }
 
     /// <summary>An extension header's length in bytes from its second byte: 8 for a fragment header, (n + 2) × 4 for AH, else (n + 1) × 8.</summary>

@@ -140,6 +140,20 @@ public sealed record IpHeader
         init => _metaL4Protocol = (short)value;
     }
 
+    private readonly short _legacyL4Protocol = -2;
+
+    /// <summary>
+    /// What iptables-legacy's <c>-p</c> (ip6_tables' ip6_packet_match) compares: for IPv6 the protocol ipv6_find_hdr finds
+    /// without stopping at AH (so an AH+TCP packet is TCP), or -1 when that walk fails: a header it cannot read (2 bytes,
+    /// 4 of a routing or fragment header), or a later fragment whose fragment header names another extension header.
+    /// Then every <c>-p</c> rule drops the packet (hotdrop). Defaults to <see cref="Protocol"/>.
+    /// </summary>
+    public int LegacyL4Protocol
+    {
+        get => _legacyL4Protocol == -2 ? Protocol : _legacyL4Protocol;
+        init => _legacyL4Protocol = (short)value;
+    }
+
     /// <summary>False when the IPv4 header checksum is wrong (the kernel drops it before netfilter).</summary>
     public bool HeaderChecksumValid { get; init; } = true;
 
