@@ -394,8 +394,10 @@ public sealed class ConntrackTable
         if (e.ZoneSpec.IsDirectional) directional--;
         RemoveKey(KeyOf(e, CtDirection.Original), e);
         RemoveKey(KeyOf(e, CtDirection.Reply), e);
-        expectations.RemoveAll(x => x.Master == e);
+        if (expectations.Count > 0) RemoveExpectationsOf(e); // (no closure for the usual empty list)
     }
+
+    private void RemoveExpectationsOf(ConnEntry master) => expectations.RemoveAll(x => x.Master == master);
 
     /// <summary>
     /// Once per second of capture time, forgets the entries that have expired (the kernel's gc_worker): an expired entry
