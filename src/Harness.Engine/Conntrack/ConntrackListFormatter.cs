@@ -13,8 +13,16 @@ namespace Harness.Engine.Conntrack;
 public static class ConntrackListFormatter
 {
     /// <summary>Every entry alive at <paramref name="now"/>, one line each ("conntrack -L").</summary>
-    public static IEnumerable<string> Lines(ConntrackTable table, Timestamp now) =>
-        table.LiveEntries(now).Select(e => Format(e, now, 1 + table.Expectations.Count(x => x.Master == e && x.Expires > now)));
+    public static IEnumerable<string> Lines(ConntrackTable table, Timestamp now)
+    {
+        // The kernel's use count: one, one per pending expectation, and one per expected connection that names the
+        // entry as its master (the child holds a reference to it).
+        var live = table.LiveEntries(now).ToList();
+        var children = new Dictionary<ConnEntry, int>(ReferenceEqualityComparer.Instance);
+        foreach (var e in live)
+            if (e.Master is { } m) children[m] = children.GetValueOrDefault(m) + 1;
+        return live.Select(e => Format(e, now, 1 + children.GetValueOrDefault(e) + table.Expectations.Count(x => x.Master == e && x.Expires > now)));
+    }
 
     /// <summary>The whole listing as text, lines ending in '\n'.</summary>
     public static string Format(ConntrackTable table, Timestamp now)
@@ -24,7 +32,7 @@ public static class ConntrackListFormatter
         return sb.ToString();
     }
 
-    /// <summary>One entry's line; <paramref name="use"/> is the reference count the kernel prints (1, plus one per pending expectation).</summary>
+    /// <summary>One entry's line; <paramref name="use"/> is the reference count the kernel prints (1, plus one per pending expectation and one per live expected child).</summary>
     public static string Format(ConnEntry e, Timestamp now, int use = 1)
     {
         var o = e.Original;

@@ -203,7 +203,12 @@ public sealed class ConntrackTable
     public bool Confirm(CtPacket ct, Packet packet)
     {
         if (ct.Entry is not { } e) return true;
-        if (e.Helper is not null && !ct.IsGeneratedReply) FtpHelper.Inspect(this, ct, packet);
+        if (e.Helper is not null && !ct.IsGeneratedReply)
+            switch (e.Helper)
+            {
+                case "ftp": FtpHelper.Inspect(this, ct, packet); break;
+                case "tftp": TftpHelper.Inspect(this, ct, packet); break;
+            }
         // __nf_conntrack_confirm looks only at the direction: a generated packet attached in the original direction
         // (an ICMP error about the host's own RST, which was attached in the reply direction) confirms the entry.
         if (e.IsConfirmed || ct.Direction != CtDirection.Original) return true;
