@@ -199,8 +199,10 @@ public sealed class ConntrackTable
     /// The confirm step at the end of INPUT/POSTROUTING for an accepted packet: runs the connection's helper (FTP
     /// expectations) and puts a new entry into the table. Returns false when the kernel would drop the packet
     /// instead (its tuple was taken meanwhile); <see cref="CtPacket.DropReason"/> then says why.
+    /// <paramref name="outAddresses"/>: for a locally generated packet, the addresses of the device its route leaves by
+    /// (the netbios-ns helper compares the destination with their broadcast addresses); null otherwise.
     /// </summary>
-    public bool Confirm(CtPacket ct, Packet packet)
+    public bool Confirm(CtPacket ct, Packet packet, IReadOnlyList<Harness.Hosts.InterfaceAddress>? outAddresses = null)
     {
         if (ct.Entry is not { } e) return true;
         if (e.Helper is not null && !ct.IsGeneratedReply)
@@ -208,6 +210,7 @@ public sealed class ConntrackTable
             {
                 case "ftp": FtpHelper.Inspect(this, ct, packet); break;
                 case "tftp": TftpHelper.Inspect(this, ct, packet); break;
+                case "netbios-ns": NetbiosNsHelper.Inspect(this, ct, packet, outAddresses); break;
             }
         // __nf_conntrack_confirm looks only at the direction: a generated packet attached in the original direction
         // (an ICMP error about the host's own RST, which was attached in the reply direction) confirms the entry.
@@ -504,6 +507,13 @@ public sealed class ConntrackTable
         if (at.Map.TryGetValue(at.Key, out var held) && held.Entry == e) at.Map.Remove(at.Key);
     }
 
+    /// <summary>nf_ct_refresh from a helper: the entry now expires at <paramref name="expires"/> (earlier or later).</summary>
+    internal void SetExpiry(ConnEntry e, Timestamp expires)
+    {
+        e.Expires = expires;
+        if (byExpiry is not null && e.IsConfirmed && e.Expires.Nanoseconds < e.ExpiryKey) QueueForExpiry(e);
+    }
+
     internal void AddExpectation(Expectation x)
     {
         // The FTP helper allows one pending expectation per master: a newer one replaces it.
@@ -518,7 +528,7 @@ public sealed class ConntrackTable
     {
         expectations.RemoveAll(x => x.Expires <= now);
         var hit = expectations.FirstOrDefault(x => x.Zone == zone && x.Matches(tuple));
-        if (hit is not null) expectations.Remove(hit);
+        if (hit is { Permanent: false }) expectations.Remove(hit); // a permanent one stays until it expires
         return hit;
     }
 

@@ -48,8 +48,8 @@ public sealed record CtTemplate(
     /// <summary>The template as the conntrack step sees it: a mark zone takes the packet's mark now.</summary>
     public CtTemplate AtConntrack(uint mark) => ZoneFromMark ? this with { Zone = (ushort)mark, ZoneFromMark = false } : this;
 
-    /// <summary>The helpers the model implements ("ftp", "tftp"). Others must be refused when the ruleset is loaded.</summary>
-    public static readonly IReadOnlyList<string> SupportedHelpers = ["ftp", "tftp"];
+    /// <summary>The helpers the model implements ("ftp", "tftp", "netbios-ns"). Others must be refused when the ruleset is loaded.</summary>
+    public static readonly IReadOnlyList<string> SupportedHelpers = ["ftp", "tftp", "netbios-ns"];
 
     /// <summary>
     /// The layer-4 protocol a helper is registered for (ftp, irc: TCP; tftp, netbios-ns: UDP): xt_ct looks the helper up

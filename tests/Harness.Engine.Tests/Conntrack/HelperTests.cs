@@ -126,6 +126,8 @@ public sealed partial class HelperTests(ITestOutputHelper output)
     [InlineData("! -p udp -j CT --helper tftp", "-p udp")]
     [InlineData("-p udp -j CT --helper ftp", "-p tcp")]
     [InlineData("-p udp -j CT --helper sip", "not modelled")]
+    [InlineData("-p udp --dport 137 -j CT --helper netbios-ns", null)]
+    [InlineData("-p tcp -j CT --helper netbios-ns", "-p udp")]
     public void Helper_rules_need_the_helpers_protocol(string spec, string? error)
     {
         var rules = $"*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING {spec}\nCOMMIT\n";
@@ -137,6 +139,194 @@ public sealed partial class HelperTests(ITestOutputHelper output)
         var ex = Assert.ThrowsAny<Exception>(() => Engine.Create(TestRules.Load(rules), null, Server(), EngineOptions.Default));
         Assert.Contains(error, ex.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Netbios_ns_exists_for_IPv4_only()
+    {
+        const string rules = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -p udp -j CT --helper netbios-ns\nCOMMIT\n";
+        var ex = Assert.ThrowsAny<Exception>(() => Engine.Create(null, TestRules.Load(rules, Family.IPv6), Server(), EngineOptions.Default));
+        Assert.Contains("IPv4 only", ex.Message, StringComparison.Ordinal);
+        const string tftp = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -p udp -j CT --helper tftp\nCOMMIT\n";
+        Assert.NotNull(Engine.Create(null, TestRules.Load(tftp, Family.IPv6), Server(), EngineOptions.Default));
+    }
+
+    // ---- netbios-ns, the model ----
+
+    private static readonly CtTemplate Netbios = CtTemplate.Default.WithHelper("netbios-ns");
+    private static readonly InterfaceAddress[] WithBroadcast = [new(Address.Parse(C), 24, Address.Parse("10.9.0.255"))];
+
+    /// <summary>A query from 10.9.0.1:4000 to 10.9.0.255:137 sent by the host itself (OUTPUT), confirmed with the device's addresses.</summary>
+    private static CtPacket Query(ConntrackTable table, double t, IReadOnlyList<InterfaceAddress>? addresses, string destination = "10.9.0.255")
+    {
+        var p = Udp(t, C, 4000, destination, 137, "query");
+        var ct = table.Process(p, Hook.Output, Netbios);
+        Assert.True(table.Confirm(ct, p, addresses));
+        return ct;
+    }
+
+    [Fact]
+    public void Netbios_ns_broadcast_query_expects_answers_from_the_subnet_from_port_137()
+    {
+        var table = Table();
+        var query = Query(table, 0, WithBroadcast);
+        // as conntrack -L expect printed it on Linux 6.18 (the kernel check's addresses)
+        Assert.Equal(
+            "2 proto=17 src=10.9.0.255 dst=10.9.0.1 sport=137 dport=4000 mask-src=255.255.255.0 mask-dst=255.255.255.255 sport=65535 dport=65535 master-src=10.9.0.1 master-dst=10.9.0.255 sport=4000 dport=137 PERMANENT class=0 helper=netbios-ns",
+            Assert.Single(ConntrackListFormatter.ExpectationLines(table, T(0.5))));
+        Assert.Equal(2, query.Entry!.SecondsLeft(T(0.5))); // the master's timeout is cut to 3 s
+        Assert.Equal(CtState.Related, Send(table, Udp(1, "10.9.0.2", 137, C, 4000), Hook.Prerouting).State);
+        Assert.Equal(CtState.Related, Send(table, Udp(1.1, "10.9.0.3", 137, C, 4000), Hook.Prerouting).State); // permanent: a second host too
+        Assert.Single(table.Expectations);
+        Assert.Equal(CtState.New, Send(table, Udp(1.2, "10.9.0.4", 138, C, 4000), Hook.Prerouting).State); // not from 137
+        Assert.Equal(CtState.New, Send(table, Udp(1.3, "10.8.0.4", 137, C, 4000), Hook.Prerouting).State); // not the subnet
+        Assert.Equal(CtState.New, Send(table, Udp(1.4, "10.9.0.5", 137, C, 4001), Hook.Prerouting).State); // not the query's port
+        Assert.EndsWith("helper=netbios-ns use=3", ConntrackListFormatter.Lines(table, T(1.5)).Single(l => l.Contains("dport=137 [UNREPLIED] src=10.9.0.255", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Netbios_ns_expectation_and_master_last_3_seconds()
+    {
+        var table = Table();
+        Query(table, 0, WithBroadcast);
+        Assert.Equal(CtState.New, Send(table, Udp(3.01, "10.9.0.2", 137, C, 4000), Hook.Prerouting).State);
+        Assert.DoesNotContain(ConntrackListFormatter.Lines(table, T(3.01)), l => l.Contains("helper=netbios-ns", StringComparison.Ordinal));
+        // a second query 2 s after the first renews both: the answer at 4 s is RELATED
+        var again = Table();
+        Query(again, 0, WithBroadcast);
+        Query(again, 2, WithBroadcast);
+        Assert.Equal(CtState.Related, Send(again, Udp(4, "10.9.0.2", 137, C, 4000), Hook.Prerouting).State);
+    }
+
+    [Fact]
+    public void Netbios_ns_does_nothing_without_the_devices_broadcast_or_for_forwarded_traffic()
+    {
+        var none = Table();
+        var q = Query(none, 0, [new InterfaceAddress(Address.Parse(C), 24)]); // "ip addr add 10.9.0.1/24" without brd
+        Assert.Empty(none.Expectations);
+        Assert.Equal(29, q.Entry!.SecondsLeft(T(0.5))); // the UDP timeout stays: the helper did not refresh
+        var forwarded = Table();
+        Query(forwarded, 0, null); // not locally generated: the engine gives no device addresses
+        Assert.Empty(forwarded.Expectations);
+        var unicast = Table();
+        Query(unicast, 0, WithBroadcast, "10.9.0.2");
+        Assert.Empty(unicast.Expectations);
+        var secondary = Table(); // 10.9.0.9/24 after 10.9.0.1/24 is secondary: its broadcast is not looked at
+        Query(secondary, 0, [new InterfaceAddress(Address.Parse("10.9.0.1"), 24, Address.Parse("10.9.0.254")), new InterfaceAddress(Address.Parse("10.9.0.9"), 24, Address.Parse("10.9.0.255"))]);
+        Assert.Empty(secondary.Expectations);
+    }
+
+    // ---- netbios-ns through the engine, and the kernel ----
+
+    private static Host Client() => new(
+        [
+            new HostInterface("lo", 1, new MacAddress(0), [new InterfaceAddress(Address.Parse("127.0.0.1"), 8)], IsLoopback: true, Mtu: 65536),
+            new HostInterface("c0", 2, MacAddress.Parse("02:00:00:00:cc:01"), [new InterfaceAddress(Address.Parse(C), 24, Address.Parse("10.9.0.255"))]),
+        ],
+        [],
+        ImmutableArray<RoutingRule>.Empty,
+        Sysctls.Defaults);
+
+    private const string NetbiosRules = """
+        *raw
+        :PREROUTING ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A OUTPUT -p udp --dport 137 -j CT --helper netbios-ns
+        COMMIT
+        *filter
+        :INPUT ACCEPT [0:0]
+        :FORWARD ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A INPUT -p udp -m conntrack --ctstate NEW
+        -A INPUT -p udp -m conntrack --ctstate RELATED
+        -A INPUT -p udp -m conntrack --ctstate ESTABLISHED
+        COMMIT
+
+        """;
+
+    /// <summary>The client of the kernel check: a broadcast query from 4000, then answers from 10.9.0.2:137 and :138 1 s later.</summary>
+    private static TftpRun ModelNetbios()
+    {
+        var engine = Engine.Create(TestRules.Load(NetbiosRules), null, Client(), EngineOptions.Default);
+        int n = 0;
+        _ = engine.Process(PacketDecoder.Decode(Udp(1, C, 4000, "10.9.0.255", 137, "query").Raw.Span, ++n, T(1))).ToList();
+        var expect = ConntrackListFormatter.ExpectationLines(engine.Conntrack, T(1.1)).Select(MaskTimeout).ToList();
+        _ = engine.Process(PacketDecoder.Decode(Udp(2, S, 137, C, 4000, "answer").Raw.Span, ++n, T(2), "c0")).ToList();
+        _ = engine.Process(PacketDecoder.Decode(Udp(2.01, S, 138, C, 4000, "other").Raw.Span, ++n, T(2.01), "c0")).ToList();
+        var counters = Enumerable.Range(1, 3).Select(i => engine.Counters.Get(Family.IPv4, "filter", "INPUT", i).Packets).ToList();
+        var lines = ConntrackListFormatter.Lines(engine.Conntrack, T(2.2)).Select(MaskTimeout).Order(StringComparer.Ordinal).ToList();
+        return new TftpRun(counters, expect, lines);
+    }
+
+    [Fact]
+    public void Model_netbios_ns_through_the_engine()
+    {
+        var run = ModelNetbios();
+        Assert.Equal(new ulong[] { 2, 1, 0 }, run.Counters); // INPUT NEW/REL/EST: the query looped back (NEW), the answer from 137 RELATED, from 138 NEW
+        Assert.Single(run.Expect);
+        Assert.Contains(run.Conntrack, l => l.Contains("dport=137 [UNREPLIED]", StringComparison.Ordinal) && l.EndsWith("helper=netbios-ns use=2", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Kernel_netbios_ns_counts_and_lists_as_the_model_does()
+    {
+        if (!KernelShell.Available(out var why, "ip", "iptables-restore", "iptables", "conntrack", "python3")) { output.WriteLine(why); return; }
+        var prefix = $"hx-cth-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
+        var dir = Directory.CreateTempSubdirectory("hx-cth-");
+        try
+        {
+            File.WriteAllText(Path.Combine(dir.FullName, "rules"), NetbiosRules);
+            var text = KernelShell.Script(NetbiosScript, prefix, dir.FullName);
+            output.WriteLine(text);
+            var lines = text.Split('\n');
+            var model = ModelNetbios();
+            var counters = lines.Where(l => l.StartsWith("CNT ", StringComparison.Ordinal)).Select(l => ulong.Parse(l[4..], CultureInfo.InvariantCulture)).ToList();
+            Assert.Equal(model.Counters, counters);
+            var expect = lines.Where(l => l.StartsWith("EXP ", StringComparison.Ordinal)).Select(l => MaskTimeout(l[4..])).ToList();
+            Assert.Equal(model.Expect, expect);
+            var ct = lines.Where(l => l.StartsWith("udp ", StringComparison.Ordinal)).Select(MaskTimeout).Order(StringComparer.Ordinal).ToList();
+            Assert.Equal(model.Conntrack, ct);
+            // the master's timeout: cut to 3 s by the helper (about 2 s left when listed)
+            Assert.Contains(lines, l => Regex.IsMatch(l, @"^udp +17 [12] src=10\.9\.0\.1 dst=10\.9\.0\.255 "));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>$P-c (c0 10.9.0.1/24 brd +, the rules) ↔ $P-s (s0 10.9.0.2/24), deleted at exit.</summary>
+    private const string NetbiosScript = """
+        P=$1; D=$2
+        trap 'set +e; for n in c s; do ip netns del $P-$n 2>/dev/null; done; true' EXIT
+        set -e
+        for n in c s; do ip netns add $P-$n; done
+        ip link add c0 netns $P-c address 02:00:00:00:cc:01 type veth peer name s0 netns $P-s address 02:00:00:00:55:01
+        ip netns exec $P-c sh -c 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip addr add 10.9.0.1/24 brd + dev c0; ip link set c0 up; ip link set lo up'
+        ip netns exec $P-s sh -c 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip addr add 10.9.0.2/24 brd + dev s0; ip link set s0 up; ip link set lo up'
+        ip netns exec $P-c iptables-restore < $D/rules
+        ip netns exec $P-s python3 -c '
+        import socket, time
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 137)); s.settimeout(10)
+        d, a = s.recvfrom(100)
+        time.sleep(1)
+        s.sendto(b"answer", a)
+        t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); t.bind(("10.9.0.2", 138)); t.sendto(b"other", a)
+        ' &
+        SRV=$!
+        sleep 0.5
+        ip netns exec $P-c python3 -c '
+        import socket, subprocess
+        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        c.bind(("10.9.0.1", 4000)); c.settimeout(5)
+        c.sendto(b"query", ("10.9.0.255", 137))
+        out = subprocess.run(["conntrack", "-L", "expect"], capture_output=True, text=True).stdout
+        for l in out.splitlines(): print("EXP " + l, flush=True)
+        c.recvfrom(100); c.recvfrom(100)
+        '
+        wait $SRV
+        ip netns exec $P-c iptables -L INPUT -v -n -x | awk 'NR>2 {print "CNT " $1}'
+        ip netns exec $P-c conntrack -L 2>/dev/null
+        """;
 
     // ---- tftp through the engine, and the kernel ----
 
