@@ -210,6 +210,7 @@ public sealed class ConntrackTable
             {
                 case "ftp": FtpHelper.Inspect(this, ct, packet); break;
                 case "tftp": TftpHelper.Inspect(this, ct, packet); break;
+                case "irc": IrcHelper.Inspect(this, ct, packet); break;
                 case "netbios-ns": NetbiosNsHelper.Inspect(this, ct, packet, outAddresses); break;
             }
         // __nf_conntrack_confirm looks only at the direction: a generated packet attached in the original direction
@@ -514,10 +515,14 @@ public sealed class ConntrackTable
         if (byExpiry is not null && e.IsConfirmed && e.Expires.Nanoseconds < e.ExpiryKey) QueueForExpiry(e);
     }
 
-    internal void AddExpectation(Expectation x)
+    internal void AddExpectation(Expectation x, int maxExpected = 1)
     {
-        // The FTP helper allows one pending expectation per master: a newer one replaces it.
-        expectations.RemoveAll(old => old.Master == x.Master);
+        // The same expectation again from the same master replaces it; beyond the helper's max_expected per master
+        // (1 for ftp, tftp, netbios-ns; 8 for irc) the oldest goes.
+        expectations.RemoveAll(old => old.Master == x.Master && old.Source == x.Source && old.Destination == x.Destination
+            && old.DestinationPort == x.DestinationPort && old.Protocol == x.Protocol && old.SourcePort == x.SourcePort && old.SourcePrefixLength == x.SourcePrefixLength);
+        while (expectations.Count(old => old.Master == x.Master) >= maxExpected)
+            expectations.Remove(expectations.First(old => old.Master == x.Master));
         expectations.Add(x);
     }
 

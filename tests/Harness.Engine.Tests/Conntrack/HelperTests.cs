@@ -128,6 +128,8 @@ public sealed partial class HelperTests(ITestOutputHelper output)
     [InlineData("-p udp -j CT --helper sip", "not modelled")]
     [InlineData("-p udp --dport 137 -j CT --helper netbios-ns", null)]
     [InlineData("-p tcp -j CT --helper netbios-ns", "-p udp")]
+    [InlineData("-p tcp --dport 6667 -j CT --helper irc", null)]
+    [InlineData("-p udp -j CT --helper irc", "-p tcp")]
     public void Helper_rules_need_the_helpers_protocol(string spec, string? error)
     {
         var rules = $"*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING {spec}\nCOMMIT\n";
@@ -326,6 +328,163 @@ public sealed partial class HelperTests(ITestOutputHelper output)
         wait $SRV
         ip netns exec $P-c iptables -L INPUT -v -n -x | awk 'NR>2 {print "CNT " $1}'
         ip netns exec $P-c conntrack -L 2>/dev/null
+        """;
+
+    // ---- irc ----
+
+    private static readonly CtTemplate Irc = CtTemplate.Default.WithHelper("irc");
+
+    /// <summary>
+    /// Client lines of the irc checks (the client is 10.9.0.1 = 168361985, the server 10.9.0.2 = 168361986), each in its
+    /// own segment, and the DCC port each makes the kernel expect (0: none; from Linux 6.18, see the kernel check).
+    /// </summary>
+    private static readonly (string Line, int Expects)[] IrcLines =
+    [
+        ("PRIVMSG bob :\u0001DCC SEND file 168361985 5000 100\u0001\r\n", 5000),
+        ("NOTICE bob :\u0001DCC SEND file 168361985 5001 100\u0001\r\n", 0),          // not a PRIVMSG
+        ("PRIVMSG bob :\u0001DCC SEND file 168361986 5002 100\u0001\r\n", 0),         // the server's address: forged
+        (":me!u@h PRIVMSG bob :\u0001DCC CHAT chat 168361985 5003\u0001\r\n", 0),     // a prefix before PRIVMSG
+        ("hello \u0001DCC SEND file 168361985 5004 100\u0001\r\n", 0),
+        ("PRIVMSG bob :\u0001DCC SEND file 168361985 5005\u0001\r\n", 5005),          // no size
+        ("PRIVMSG bob :\u0001DCC RESUME file 5006 100\u0001\r\n", 0),
+        ("privmsg bob :\u0001DCC SEND file 168361985  5007 100\u0001\n", 5007),        // lower case, two blanks
+        ("PRIVMSG bob :hi \u0001DCC SEND file 168361985 5008 100\u0001\r\n", 0),      // the DCC is not right after " :"
+        ("PRIVMSG bob :\u0001DCC SEND file 168361985 5009 100\u0001", 0),              // no line end
+        ("PRIVMSG bob :\u0001DCC TSEND file 168361985 5010 100\u0001\r\n", 5010),
+    ];
+
+    private const ushort IrcClientPort = 40000;
+
+    /// <summary>The handshake, then each line from the client (ACKed by the server), on the model's table.</summary>
+    private static ConntrackTable IrcSession(IEnumerable<string> lines, out double time)
+    {
+        var table = Table();
+        const TcpFlags syn = TcpFlags.Syn, ack = TcpFlags.Ack, synAck = TcpFlags.Syn | TcpFlags.Ack, pshAck = TcpFlags.Psh | TcpFlags.Ack;
+        uint cseq = 1001, sseq = 5001;
+        Send(table, Tcp(0, C, IrcClientPort, S, 6667, syn, 1000, 0), Hook.Prerouting, Irc);
+        Send(table, Tcp(0.001, S, 6667, C, IrcClientPort, synAck, 5000, 1001), Hook.Output);
+        Send(table, Tcp(0.002, C, IrcClientPort, S, 6667, ack, 1001, 5001), Hook.Prerouting);
+        time = 0.002;
+        foreach (var line in lines)
+        {
+            Send(table, Tcp(time += 0.1, C, IrcClientPort, S, 6667, pshAck, cseq, sseq, line), Hook.Prerouting);
+            cseq += (uint)line.Length;
+            Send(table, Tcp(time += 0.001, S, 6667, C, IrcClientPort, ack, sseq, cseq), Hook.Output);
+        }
+        return table;
+    }
+
+    [Fact]
+    public void Irc_DCC_in_a_PRIVMSG_expects_the_connection_to_the_clients_port_from_anywhere()
+    {
+        var table = IrcSession(IrcLines.Select(l => l.Line), out double t);
+        Assert.Equal(IrcLines.Where(l => l.Expects != 0).Select(l => (ushort)l.Expects).Order(),
+            table.Expectations.Select(x => x.DestinationPort).Order());
+        var x = table.Expectations.First();
+        Assert.Equal(
+            "299 proto=6 src=0.0.0.0 dst=10.9.0.1 sport=0 dport=5000 mask-src=0.0.0.0 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=10.9.0.1 master-dst=10.9.0.2 sport=40000 dport=6667 class=0 helper=irc",
+            ConntrackListFormatter.FormatExpectation(x, T(0.5)));
+        var dcc = Send(table, Tcp(t + 1, "192.0.2.77", 33000, C, 5000, TcpFlags.Syn, 1, 0), Hook.Prerouting);
+        Assert.Equal(CtState.Related, dcc.State); // from any address and port
+        Assert.Equal(CtState.New, Send(table, Tcp(t + 1.1, S, 33001, C, 5001, TcpFlags.Syn, 1, 0), Hook.Prerouting).State);
+    }
+
+    [Fact]
+    public void Irc_reads_neither_the_servers_packets_nor_the_handshake()
+    {
+        var table = Table();
+        const string line = "PRIVMSG bob :\u0001DCC SEND file 168361985 5000 100\u0001\r\n";
+        // on the first packet (not ESTABLISHED yet) nothing is read
+        Send(table, Tcp(0, C, IrcClientPort, S, 6667, TcpFlags.Syn, 1000, 0, line), Hook.Prerouting, Irc);
+        Assert.Empty(table.Expectations);
+        var session = IrcSession([], out double t);
+        Send(session, Tcp(t + 0.1, S, 6667, C, IrcClientPort, TcpFlags.Psh | TcpFlags.Ack, 5001, 1001, "PRIVMSG bob :\u0001DCC SEND file 168361986 5000 100\u0001\r\n"), Hook.Output);
+        Assert.Empty(session.Expectations);
+    }
+
+    [Fact]
+    public void Irc_keeps_at_most_8_expectations_per_connection()
+    {
+        var lines = Enumerable.Range(0, 9).Select(i => $"PRIVMSG bob :\u0001DCC SEND file 168361985 {6000 + i} 100\u0001\r\n");
+        var table = IrcSession(lines, out _);
+        Assert.Equal(Enumerable.Range(6001, 8).Select(p => (ushort)p), table.Expectations.Select(x => x.DestinationPort).Order()); // 6000, the oldest, went
+    }
+
+    [Fact]
+    public void Kernel_irc_expects_as_the_model_does()
+    {
+        if (!KernelShell.Available(out var why, "ip", "iptables-restore", "iptables", "conntrack", "python3")) { output.WriteLine(why); return; }
+        var prefix = $"hx-cth-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
+        var dir = Directory.CreateTempSubdirectory("hx-cth-");
+        try
+        {
+            File.WriteAllLines(Path.Combine(dir.FullName, "lines"), IrcLines.Select(l => Convert.ToHexString(System.Text.Encoding.ASCII.GetBytes(l.Line))));
+            var text = KernelShell.Script(IrcScript, prefix, dir.FullName);
+            output.WriteLine(text);
+            var lines = text.Split('\n');
+            var table = IrcSession(IrcLines.Select(l => l.Line), out double t);
+            var model = ConntrackListFormatter.ExpectationLines(table, T(t + 0.1)).Select(MaskTimeout).Order(StringComparer.Ordinal).ToList();
+            var kernel = lines.Where(l => l.StartsWith("EXP ", StringComparison.Ordinal)).Select(l => MaskTimeout(l[4..])).Order(StringComparer.Ordinal).ToList();
+            Assert.Equal(model, kernel);
+            // the server's connection to the first DCC port is RELATED, to a port never announced NEW
+            var counters = lines.Where(l => l.StartsWith("CNT ", StringComparison.Ordinal)).Select(l => ulong.Parse(l[4..], CultureInfo.InvariantCulture)).ToList();
+            Assert.Equal(new ulong[] { 1, 1 }, counters);
+            Assert.Equal(CtState.Related, Send(table, Tcp(t + 1, S, 33000, C, 5000, TcpFlags.Syn, 1, 0), Hook.Output).State);
+            Assert.Equal(CtState.New, Send(table, Tcp(t + 1, S, 33001, C, 5001, TcpFlags.Syn, 1, 0), Hook.Output).State);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// $P-c (10.9.0.1, listens on 5000/5001) connects from port 40000 to $P-s (10.9.0.2:6667, "-j CT --helper irc") and
+    /// sends each line of $D/lines (hex) in its own segment; $P-s lists its expectations, then connects to 5000 and 5001;
+    /// CNT: its OUTPUT SYN counters RELATED, NEW.
+    /// </summary>
+    private const string IrcScript = """
+        P=$1; D=$2
+        trap 'set +e; for n in c s; do ip netns del $P-$n 2>/dev/null; done; true' EXIT
+        set -e
+        for n in c s; do ip netns add $P-$n; done
+        ip link add c0 netns $P-c address 02:00:00:00:cc:01 type veth peer name s0 netns $P-s address 02:00:00:00:55:01
+        ip netns exec $P-c sh -c 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip addr add 10.9.0.1/24 dev c0; ip link set c0 up; ip link set lo up'
+        ip netns exec $P-s sh -c 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip addr add 10.9.0.2/24 dev s0; ip link set s0 up; ip link set lo up'
+        printf '*raw\n-A PREROUTING -p tcp --dport 6667 -j CT --helper irc\nCOMMIT\n*filter\n-A OUTPUT -p tcp --syn -m conntrack --ctstate RELATED\n-A OUTPUT -p tcp --syn --dport 5000:5010 -m conntrack --ctstate NEW\nCOMMIT\n' | ip netns exec $P-s iptables-restore
+        ip netns exec $P-s python3 -c '
+        import socket, time
+        s = socket.socket(); s.bind(("10.9.0.2", 6667)); s.listen(1); s.settimeout(10)
+        c, a = s.accept(); c.settimeout(10)
+        while c.recv(4096): pass
+        ' &
+        SRV=$!
+        ip netns exec $P-c python3 -c '
+        import socket, time
+        ls = []
+        for p in (5000, 5001):
+            l = socket.socket(); l.bind(("10.9.0.1", p)); l.listen(1); ls.append(l)
+        c = socket.socket(); c.bind(("10.9.0.1", 40000)); c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        time.sleep(0.3)
+        c.connect(("10.9.0.2", 6667))
+        for line in open("'$D'/lines"):
+            c.send(bytes.fromhex(line.strip())); time.sleep(0.1)
+        time.sleep(5)
+        c.close()
+        ' &
+        CLI=$!
+        sleep 2.5
+        ip netns exec $P-s conntrack -L expect 2>/dev/null | sed 's/^/EXP /'
+        ip netns exec $P-s python3 -c '
+        import socket
+        for p in (5000, 5001):
+            try:
+                socket.create_connection(("10.9.0.1", p), timeout=2).close()
+            except OSError as e:
+                print("connect", p, e)
+        '
+        ip netns exec $P-s iptables -L OUTPUT -v -n -x | awk 'NR>2 {print "CNT " $1}'
+        wait $CLI; wait $SRV
         """;
 
     // ---- tftp through the engine, and the kernel ----
