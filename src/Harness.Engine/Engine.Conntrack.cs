@@ -55,7 +55,11 @@ public sealed partial class Engine
     private string? ConfirmConntrack(PacketState s)
     {
         if (s.Conntrack is not { } ct) return null;
-        return _runtime.Conntrack.Confirm(ct, s.Packet) ? null : ct.DropReason ?? "conntrack: confirmation failed";
+        // the netbios-ns helper acts on a locally generated packet with a broadcast route (RTCF_BROADCAST) and looks at
+        // the addresses of that route's device (the engine itself delivers such a packet through lo)
+        IReadOnlyList<Harness.Hosts.InterfaceAddress>? outAddresses = ct.Entry?.Helper == "netbios-ns" && s.LocallyGenerated
+            && s.Route is { Kind: Routing.RouteKind.Broadcast, Device: { } o } && _runtime.Host.FindInterface(o) is { } device ? device.Addresses : null;
+        return _runtime.Conntrack.Confirm(ct, s.Packet, outAddresses) ? null : ct.DropReason ?? "conntrack: confirmation failed";
     }
 
     private static ConntrackView? ConntrackView(PacketState s) => s.Conntrack?.ToView();

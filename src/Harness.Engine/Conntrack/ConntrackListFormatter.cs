@@ -13,8 +13,16 @@ namespace Harness.Engine.Conntrack;
 public static class ConntrackListFormatter
 {
     /// <summary>Every entry alive at <paramref name="now"/>, one line each ("conntrack -L").</summary>
-    public static IEnumerable<string> Lines(ConntrackTable table, Timestamp now) =>
-        table.LiveEntries(now).Select(e => Format(e, now, 1 + table.Expectations.Count(x => x.Master == e && x.Expires > now)));
+    public static IEnumerable<string> Lines(ConntrackTable table, Timestamp now)
+    {
+        // The kernel's use count: one, plus one per expected connection that names the entry as its master (the child
+        // holds a reference to it); a pending expectation holds none (checked on 6.18: use=1 while it is listed).
+        var live = table.LiveEntries(now).ToList();
+        var children = new Dictionary<ConnEntry, int>(ReferenceEqualityComparer.Instance);
+        foreach (var e in live)
+            if (e.Master is { } m) children[m] = children.GetValueOrDefault(m) + 1;
+        return live.Select(e => Format(e, now, 1 + children.GetValueOrDefault(e)));
+    }
 
     /// <summary>The whole listing as text, lines ending in '\n'.</summary>
     public static string Format(ConntrackTable table, Timestamp now)
@@ -24,7 +32,7 @@ public static class ConntrackListFormatter
         return sb.ToString();
     }
 
-    /// <summary>One entry's line; <paramref name="use"/> is the reference count the kernel prints (1, plus one per pending expectation).</summary>
+    /// <summary>One entry's line; <paramref name="use"/> is the reference count the kernel prints (1, plus one per live expected child).</summary>
     public static string Format(ConnEntry e, Timestamp now, int use = 1)
     {
         var o = e.Original;
@@ -50,14 +58,15 @@ public static class ConntrackListFormatter
     public static IEnumerable<string> ExpectationLines(ConntrackTable table, Timestamp now) =>
         table.Expectations.Where(x => x.Expires > now).Select(x => FormatExpectation(x, now));
 
-    /// <summary>One expectation: timeout, the expected tuple with its mask (source port wildcard), the master's tuple, helper.</summary>
+    /// <summary>One expectation: timeout, the expected tuple with its mask, the master's tuple, flags, helper.</summary>
     public static string FormatExpectation(Expectation x, Timestamp now)
     {
         long left = Math.Max(0, (x.Expires.Nanoseconds - now.Nanoseconds) / 1_000_000_000L);
         var fullMask = x.Family == Family.IPv4 ? "255.255.255.255" : "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
+        var sourceMask = x.SourcePrefixLength is { } len ? new Address(new Cidr(x.Source, len).Mask, x.Family).ToString() : fullMask;
         var m = x.Master.Original;
         return string.Create(CultureInfo.InvariantCulture,
-            $"{left} proto={x.Protocol} src={x.Source} dst={x.Destination} sport=0 dport={x.DestinationPort} mask-src={fullMask} mask-dst={fullMask} sport=0 dport=65535 master-src={m.Source} master-dst={m.Destination} sport={m.SourcePort} dport={m.DestinationPort} class=0 helper={x.Helper}");
+            $"{left} proto={x.Protocol} src={x.Source} dst={x.Destination} sport={x.SourcePort ?? 0} dport={x.DestinationPort} mask-src={sourceMask} mask-dst={fullMask} sport={(x.SourcePort is null ? 0 : 65535)} dport=65535 master-src={m.Source} master-dst={m.Destination} sport={m.SourcePort} dport={m.DestinationPort} {(x.Permanent ? "PERMANENT " : "")}class=0 helper={x.Helper}");
     }
 
     private static string ProtocolName(byte protocol, Family family) => protocol switch

@@ -199,11 +199,20 @@ public sealed class ConntrackTable
     /// The confirm step at the end of INPUT/POSTROUTING for an accepted packet: runs the connection's helper (FTP
     /// expectations) and puts a new entry into the table. Returns false when the kernel would drop the packet
     /// instead (its tuple was taken meanwhile); <see cref="CtPacket.DropReason"/> then says why.
+    /// <paramref name="outAddresses"/>: for a locally generated packet, the addresses of the device its route leaves by
+    /// (the netbios-ns helper compares the destination with their broadcast addresses); null otherwise.
     /// </summary>
-    public bool Confirm(CtPacket ct, Packet packet)
+    public bool Confirm(CtPacket ct, Packet packet, IReadOnlyList<Harness.Hosts.InterfaceAddress>? outAddresses = null)
     {
         if (ct.Entry is not { } e) return true;
-        if (e.Helper is not null && !ct.IsGeneratedReply) FtpHelper.Inspect(this, ct, packet);
+        if (e.Helper is not null && !ct.IsGeneratedReply)
+            switch (e.Helper)
+            {
+                case "ftp": FtpHelper.Inspect(this, ct, packet); break;
+                case "tftp": TftpHelper.Inspect(this, ct, packet); break;
+                case "irc": IrcHelper.Inspect(this, ct, packet); break;
+                case "netbios-ns": NetbiosNsHelper.Inspect(this, ct, packet, outAddresses); break;
+            }
         // __nf_conntrack_confirm looks only at the direction: a generated packet attached in the original direction
         // (an ICMP error about the host's own RST, which was attached in the reply direction) confirms the entry.
         if (e.IsConfirmed || ct.Direction != CtDirection.Original) return true;
@@ -501,10 +510,21 @@ public sealed class ConntrackTable
         if (at.Map.TryGetValue(at.Key, out var held) && held.Entry == e) at.Map.Remove(at.Key);
     }
 
-    internal void AddExpectation(Expectation x)
+    /// <summary>nf_ct_refresh from a helper: the entry now expires at <paramref name="expires"/> (earlier or later).</summary>
+    internal void SetExpiry(ConnEntry e, Timestamp expires)
     {
-        // The FTP helper allows one pending expectation per master: a newer one replaces it.
-        expectations.RemoveAll(old => old.Master == x.Master);
+        e.Expires = expires;
+        if (byExpiry is not null && e.IsConfirmed && e.Expires.Nanoseconds < e.ExpiryKey) QueueForExpiry(e);
+    }
+
+    internal void AddExpectation(Expectation x, int maxExpected = 1)
+    {
+        // The same expectation again from the same master replaces it; beyond the helper's max_expected per master
+        // (1 for ftp, tftp, netbios-ns; 8 for irc) the oldest goes.
+        expectations.RemoveAll(old => old.Master == x.Master && old.Source == x.Source && old.Destination == x.Destination
+            && old.DestinationPort == x.DestinationPort && old.Protocol == x.Protocol && old.SourcePort == x.SourcePort && old.SourcePrefixLength == x.SourcePrefixLength);
+        while (expectations.Count(old => old.Master == x.Master) >= maxExpected)
+            expectations.Remove(expectations.First(old => old.Master == x.Master));
         expectations.Add(x);
     }
 
@@ -515,7 +535,7 @@ public sealed class ConntrackTable
     {
         expectations.RemoveAll(x => x.Expires <= now);
         var hit = expectations.FirstOrDefault(x => x.Zone == zone && x.Matches(tuple));
-        if (hit is not null) expectations.Remove(hit);
+        if (hit is { Permanent: false }) expectations.Remove(hit); // a permanent one stays until it expires
         return hit;
     }
 

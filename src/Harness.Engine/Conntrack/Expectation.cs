@@ -4,7 +4,10 @@ namespace Harness.Engine.Conntrack;
 
 /// <summary>
 /// A connection a helper expects (nf_conntrack_expect): its first packet will be RELATED and its entry EXPECTED,
-/// with <see cref="Master"/> as master. The source port is a wildcard, as for FTP data connections.
+/// with <see cref="Master"/> as master. By default the source port is a wildcard (FTP, TFTP) and the source address
+/// exact; <see cref="SourcePrefixLength"/> and <see cref="SourcePort"/> narrow or widen that (the expectation's source
+/// mask: netbios-ns expects any address of the subnet, from port 137). A <see cref="Permanent"/> expectation stays
+/// after a connection used it, until it expires.
 /// </summary>
 public sealed record Expectation(
     ConnEntry Master,
@@ -15,14 +18,18 @@ public sealed record Expectation(
     Address Destination,
     ushort DestinationPort,
     Timestamp Expires,
-    string Helper)
+    string Helper,
+    int? SourcePrefixLength = null,
+    ushort? SourcePort = null,
+    bool Permanent = false)
 {
     /// <summary>True when a new connection's original tuple is the expected one.</summary>
     public bool Matches(ConnTuple t) =>
-        t.Family == Family && t.Protocol == Protocol && t.Source == Source && t.Destination == Destination
-        && t.DestinationPort == DestinationPort;
+        t.Family == Family && t.Protocol == Protocol && t.Destination == Destination && t.DestinationPort == DestinationPort
+        && (SourcePort is not { } sp || t.SourcePort == sp)
+        && (SourcePrefixLength is not { } len ? t.Source == Source : t.Source.Family == Source.Family && new Cidr(Source, len).Contains(t.Source));
 
     /// <summary>As "conntrack -L expect" prints it (without the timeout).</summary>
     public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
-        $"proto={Protocol} src={Source} dst={Destination} sport=0 dport={DestinationPort} master={Master.Original} helper={Helper}");
+        $"proto={Protocol} src={Source} dst={Destination} sport={SourcePort ?? 0} dport={DestinationPort} master={Master.Original} helper={Helper}");
 }

@@ -12,7 +12,9 @@ namespace Harness.Engine.Targets;
 /// filter ctnetlink events and change nothing a packet sees. "--timeout NAME" attaches the host's timeout policy NAME
 /// (conntrack-timeouts) to the connections the template creates; as xt_ct_set_timeout does, the rule is refused when
 /// the host has no such policy, when the rule has no -p (or an inverted one), or when the policy is for another family
-/// or another tracker than the rule's protocol uses. Helpers other than the modelled ones are refused too.
+/// or another tracker than the rule's protocol uses. Helpers other than the modelled ones are refused too, and so is a
+/// helper on a rule without its protocol (-p tcp for ftp/irc, -p udp for tftp/netbios-ns, not inverted) or in a family it
+/// does not exist for (netbios-ns in ip6tables), as xt_ct_set_helper refuses them (No such file or directory).
 /// </summary>
 public sealed class CtTargetEvaluator(CtTemplate template) : TargetEvaluator
 {
@@ -21,6 +23,9 @@ public sealed class CtTargetEvaluator(CtTemplate template) : TargetEvaluator
         var timeouts = t.Timeout is { } name && !t.NoTrack ? Policy(name, context) : null;
         if (t.Helper is { } h && !CtTemplate.IsSupportedHelper(h))
             throw context.Error($"CT --helper {h}: conntrack helper \"{h}\" is not modelled (supported: {string.Join(", ", CtTemplate.SupportedHelpers)})");
+        if (t.Helper is { } hn && !t.NoTrack
+            && (context.Rule.Ip.Protocol is not { Negated: false } p || p.Value != CtTemplate.HelperProtocol(hn) || !CtTemplate.HelperHasFamily(hn, context.Family)))
+            throw context.Error($"CT --helper {hn}: the rule must name the helper's protocol with -p {(CtTemplate.HelperProtocol(hn) == Harness.Net.IpProtocol.Tcp ? "tcp" : "udp")}, not inverted{(CtTemplate.HelperHasFamily(hn, context.Family) ? "" : ", and the helper exists for IPv4 only")} (the kernel finds no such helper and refuses the rule: No such file or directory)");
         var template = new CtTemplate(t.NoTrack, t.Zone, null, t.ZoneDirection, t.ZoneFromMark, Attached: true, timeouts);
         if (t.Helper is not null) template = template.WithHelper(t.Helper);
         return new CtTargetEvaluator(template);
