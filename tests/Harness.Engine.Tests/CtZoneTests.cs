@@ -241,21 +241,9 @@ public sealed partial class CtZoneTests(ITestOutputHelper output)
     /// peers (their stacks stay silent). Frames are sent by AF_PACKET from c0 or s0, one at a time; each peer prints
     /// "ARR DIRECTION PORT FLAGS TTL" for every TCP frame that reaches it; f prints its FORWARD counters and conntrack -L.
     /// </summary>
-    private const string KernelScript = """
+    private const string KernelScript = $$"""
         P=$1; D=$2
-        trap 'set +e; for n in c f s; do ip netns del $P-$n 2>/dev/null; done; true' EXIT
-        set -e
-        for n in c f s; do ip netns add $P-$n; done
-        ip link add c0 netns $P-c address 02:00:00:00:cc:01 type veth peer name f0 netns $P-f address 02:00:00:00:ff:00
-        ip link add f1 netns $P-f address 02:00:00:00:ff:01 type veth peer name s0 netns $P-s address 02:00:00:00:55:01
-        for n in c s; do ip netns exec $P-$n sh -c 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1; for i in c0 s0; do ip link set $i up 2>/dev/null && ethtool -K $i tx off tso off gso off gro off >/dev/null 2>&1; done; true'; done
-        ip netns exec $P-f sh -c '
-          sysctl -qw net.ipv6.conf.all.disable_ipv6=1; sysctl -qw net.ipv4.ip_forward=1
-          ip link set lo up; ip link set f0 up; ip link set f1 up
-          for i in f0 f1; do ethtool -K $i tx off tso off gso off gro off >/dev/null 2>&1 || true; done
-          ip addr add 10.1.0.1/24 dev f0; ip addr add 10.2.0.1/24 dev f1
-          ip neigh replace 10.1.0.2 lladdr 02:00:00:00:cc:01 dev f0 nud permanent
-          ip neigh replace 10.2.0.2 lladdr 02:00:00:00:55:01 dev f1 nud permanent'
+        {{KernelShell.SilentPeersForwarder}}
         ip netns exec $P-f iptables-restore < $D/rules
         sleep 0.3
         python3 - $P $D <<'PY'
