@@ -69,6 +69,19 @@ public class RuleSpecParserTests
     [InlineData("--jum ACCEPT --frag", "-f -j ACCEPT")]
     public void Accepts_getopt_abbreviations(string spec, string expected) => Assert.Equal(expected, Print(spec, chain: "FORWARD"));
 
+    /// <summary>What iptables 1.8.9 (nf_tables) saved for each, tried in a namespace.</summary>
+    [Theory]
+    [InlineData("-j CT --zone-orig 3 --zone-reply 4", "-j CT --zone 4")]
+    [InlineData("-j CT --zone-orig 3 --zone 0", "-j CT")]
+    [InlineData("-j CT --zone-reply mark --zone-orig 7", "-j CT --zone mark")]
+    [InlineData("-j CT --zone 7 --zone-orig mark", "-j CT --zone-orig mark")]
+    public void Ct_zone_options_combine_as_libxt_ct_combines_them(string spec, string expected) =>
+        Assert.Equal(expected, Print(spec, table: "raw", chain: "PREROUTING"));
+
+    [Fact]
+    public void The_same_ct_zone_option_twice_is_refused() =>
+        Assert.Contains("can only be used once", Refusal("-j CT --zone 3 --zone 5", table: "raw", chain: "PREROUTING").Message);
+
     [Fact]
     public void Ambiguous_abbreviation_is_an_unknown_option() =>
         Assert.Equal("unknown option \"--in\"", Refusal("--in eth0", chain: "FORWARD").Message);

@@ -92,16 +92,27 @@ public sealed class CtTargetParser : TargetParser
         return text;
     }
 
+    private bool _zoneOriginal, _zoneReply;
+
+    /// <summary>
+    /// The zone options combine as libxt_CT combines them (each may be given once): --zone-orig and --zone-reply add
+    /// their direction (both or neither: the zone applies to both), "mark" takes the zone from the mark, a number sets
+    /// the zone, the last number given winning; so "--zone-orig 3 --zone-reply 4" is "--zone 4", as iptables-save
+    /// prints it.
+    /// </summary>
     private void Zone(OptionArguments a, CtZoneDirection direction)
     {
-        if (_t.ZoneFromMark || _t.Zone != 0) throw a.Error("CT: only one --zone option may be given");
+        if (direction == CtZoneDirection.Original) _zoneOriginal = true;
+        if (direction == CtZoneDirection.Reply) _zoneReply = true;
+        var combined = _zoneOriginal == _zoneReply ? CtZoneDirection.Both
+            : _zoneOriginal ? CtZoneDirection.Original : CtZoneDirection.Reply;
         if (a.Peek?.Text == "mark")
         {
             a.Next("zone");
-            _t = _t with { ZoneFromMark = true, ZoneDirection = direction };
+            _t = _t with { ZoneFromMark = true, ZoneDirection = combined };
             return;
         }
-        _t = _t with { Zone = (ushort)Values.UInt(a, "CT", ushort.MaxValue), ZoneDirection = direction };
+        _t = _t with { Zone = (ushort)Values.UInt(a, "CT", ushort.MaxValue), ZoneDirection = combined };
     }
 
     public override TargetExtension Finish(RuleContext context) => _t;
