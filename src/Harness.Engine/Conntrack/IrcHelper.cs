@@ -19,7 +19,13 @@ internal static class IrcHelper
     private const int MaxExpected = 8;
     private static readonly string[] Protocols = ["SEND ", "CHAT ", "MOVE ", "TSEND ", "SCHAT "];
 
-    public static void Inspect(ConntrackTable table, CtPacket ct, Packet packet)
+    public static Packet Inspect(ConntrackTable table, CtPacket ct, Packet packet)
+    {
+        Scan(table, ct, packet);
+        return packet;
+    }
+
+    private static void Scan(ConntrackTable table, CtPacket ct, Packet packet)
     {
         var e = ct.Entry!;
         if (ct.Direction != CtDirection.Original || ct.State != CtState.Established) return;
