@@ -31,6 +31,7 @@ public sealed partial class HelperNatTests(ITestOutputHelper output)
         :OUTPUT ACCEPT [0:0]
         -A PREROUTING -p tcp --dport 21 -j CT --helper ftp
         -A PREROUTING -p udp --dport 69 -j CT --helper tftp
+        -A PREROUTING -p tcp --dport 6667 -j CT --helper irc
         COMMIT
         *nat
         :PREROUTING ACCEPT [0:0]
@@ -111,6 +112,41 @@ public sealed partial class HelperNatTests(ITestOutputHelper output)
         steps.Add(new Step('c', Udp(t += 0.05, Client, 4000, Server, 69, "\0\u0001file\0octet\0")));
         steps.Add(new Step('s', Udp(t += 0.05, Server, 5000, RouterOut, 4000, "\0\u0003\0\u0001data")));
         steps.Add(new Step('c', Udp(t += 0.05, Client, 4000, Server, 5000, "\0\u0004\0\u0001")));
+        return steps;
+    }
+
+    private const ushort IrcPort = 40100;
+    private const string IrcSend = "PRIVMSG bob :\u0001DCC SEND file 167837698 5000 100\u0001\r\n", IrcChat = "PRIVMSG bob :\u0001DCC CHAT chat 2886755329 5001\u0001\r\n";
+
+    /// <summary>
+    /// The IRC session: a DCC SEND announcing the client's own address (167837698 = 10.1.0.2), rewritten to the NATed
+    /// 2886755329 = 172.16.100.1 (one digit more); the DCC connection from the server machine to the NATed port 5000;
+    /// a DCC CHAT already announcing the NATed address (the same text again); QUIT.
+    /// </summary>
+    private static List<Step> IrcSession()
+    {
+        double t = 1;
+        const string send = IrcSend, chat = IrcChat;
+        uint c = 2001, s = 8001;
+        var steps = new List<Step>
+        {
+            C(t += 0.05, IrcPort, 6667, Syn, 2000, 0),
+            S(t += 0.05, 6667, IrcPort, SynAck, 8000, 2001),
+            C(t += 0.05, IrcPort, 6667, Ack, c, s),
+            C(t += 0.05, IrcPort, 6667, PshAck, c, s, send),
+            new Step('E', null),
+        };
+        c += (uint)send.Length;
+        steps.Add(S(t += 0.05, 6667, IrcPort, Ack, s, c + 1));
+        steps.Add(S(t += 0.05, 33000, 5000, Syn, 9500, 0));
+        steps.Add(C(t += 0.05, 5000, 33000, SynAck, 7500, 9501));
+        steps.Add(S(t += 0.05, 33000, 5000, Ack, 9501, 7501));
+        steps.Add(C(t += 0.05, IrcPort, 6667, PshAck, c, s, chat));
+        c += (uint)chat.Length;
+        steps.Add(S(t += 0.05, 6667, IrcPort, Ack, s, c + 1));
+        steps.Add(C(t += 0.05, IrcPort, 6667, PshAck, c, s, "QUIT\r\n"));
+        c += 6;
+        steps.Add(S(t += 0.05, 6667, IrcPort, Ack, s, c + 1));
         return steps;
     }
 
@@ -280,17 +316,40 @@ public sealed partial class HelperNatTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public void Irc_DCC_through_MASQUERADE_announces_the_NATed_address_and_the_DCC_connection_reaches_the_client()
+    {
+        var run = Model(IrcSession());
+        var toServer = run.ToServer.Select(Decoded).ToList();
+        var control = toServer.Where(p => p.Transport is TcpHeader { SourcePort: IrcPort } && p.PayloadLength > 0).ToList();
+        Assert.Equal(
+            ["PRIVMSG bob :\u0001DCC SEND file 2886755329 5000 100\u0001\r\n", "PRIVMSG bob :\u0001DCC CHAT chat 2886755329 5001\u0001\r\n", "QUIT\r\n"],
+            control.Select(PayloadOf));
+        uint send = (uint)IrcSend.Length, chat = (uint)IrcChat.Length;
+        Assert.Equal([2001u, 2001 + send + 1, 2001 + send + chat + 1], control.Select(p => ((TcpHeader)p.Transport!).Sequence)); // one digit more from the SEND on
+        var acks = run.ToClient.Select(Decoded).Where(p => p.Transport is TcpHeader { SourcePort: 6667, Flags: Ack }).ToList();
+        Assert.Equal([2001u + send, 2001 + send + chat, 2001 + send + chat + 6], acks.Select(p => ((TcpHeader)p.Transport!).Acknowledgment));
+        Assert.Equal(["T proto=6 src=0.0.0.0 dst=172.16.100.1 sport=0 dport=5000 mask-src=0.0.0.0 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=10.1.0.2 master-dst=172.16.100.2 sport=40100 dport=6667 class=0 helper=irc"], run.Expect);
+        var dcc = run.ToClient.Select(Decoded).Single(p => p.Transport is TcpHeader { SourcePort: 33000, Flags: Syn });
+        Assert.Equal((Server, Client, (ushort)5000), (dcc.Ip!.Source.ToString(), dcc.Ip.Destination.ToString(), ((TcpHeader)dcc.Transport!).DestinationPort));
+        Assert.Equal([1ul, 1, 10, 0], run.Counters); // FORWARD NEW / RELATED / ESTABLISHED / INVALID
+    }
+
+    [Fact]
+    public void Kernel_irc_through_MASQUERADE_arrives_as_the_model_says() => KernelCompare(IrcSession());
+
     // ---- the kernel ----
 
     [Fact]
-    public void Kernel_ftp_and_tftp_through_MASQUERADE_arrive_as_the_model_says()
+    public void Kernel_ftp_and_tftp_through_MASQUERADE_arrive_as_the_model_says() => KernelCompare(Session());
+
+    private void KernelCompare(List<Step> steps)
     {
         if (!KernelShell.Available(out var why, "ip", "iptables-restore", "iptables", "conntrack", "python3", "tcpdump")) { output.WriteLine(why); return; }
         var prefix = $"hx-cthn-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
         var dir = Directory.CreateTempSubdirectory("hx-cthn-");
         try
         {
-            var steps = Session();
             File.WriteAllText(Path.Combine(dir.FullName, "rules"), Rules);
             File.WriteAllLines(Path.Combine(dir.FullName, "frames"), steps.Select(Frame));
             var text = KernelShell.Script(Script, prefix, dir.FullName);
