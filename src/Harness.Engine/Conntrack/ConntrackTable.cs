@@ -73,7 +73,7 @@ public sealed class ConntrackTable
     public int CountAt(Timestamp now) => byId.Values.Count(e => e.Expires > now);
 
     /// <summary>
-    /// Things the model saw but does not reproduce exactly (e.g. FTP through NAT without payload rewriting), in order,
+    /// Things the model saw but does not reproduce exactly (e.g. a NAT helper finding no free port), in order,
     /// each once. The engine should surface them in its report.
     /// </summary>
     public IReadOnlyList<string> Warnings => warnings;
