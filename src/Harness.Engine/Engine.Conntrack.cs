@@ -59,7 +59,10 @@ public sealed partial class Engine
         // the addresses of that route's device (the engine itself delivers such a packet through lo)
         IReadOnlyList<Harness.Hosts.InterfaceAddress>? outAddresses = ct.Entry?.Helper == "netbios-ns" && s.LocallyGenerated
             && s.Route is { Kind: Routing.RouteKind.Broadcast, Device: { } o } && _runtime.Host.FindInterface(o) is { } device ? device.Addresses : null;
-        return _runtime.Conntrack.Confirm(ct, s.Packet, outAddresses) ? null : ct.DropReason ?? "conntrack: confirmation failed";
+        var packet = s.Packet;
+        if (!_runtime.Conntrack.Confirm(ct, ref packet, outAddresses)) return ct.DropReason ?? "conntrack: confirmation failed";
+        if (!ReferenceEquals(packet, s.Packet)) s.Rewrite(packet); // a NAT helper's payload rewrite, sequence adjustment
+        return null;
     }
 
     private static ConntrackView? ConntrackView(PacketState s) => s.Conntrack?.ToView();

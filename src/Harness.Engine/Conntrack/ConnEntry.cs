@@ -134,6 +134,9 @@ public sealed class ConnEntry
     /// <summary>FTP helper state (null until the helper looks at the connection).</summary>
     internal FtpState? Ftp;
 
+    /// <summary>Sequence adjustment after a NAT helper resized a payload (null until one did).</summary>
+    internal SeqAdjust? SeqAdj;
+
     /// <summary>The expiry (ns) this entry is queued under in its table's expiry queue.</summary>
     internal long ExpiryKey;
 

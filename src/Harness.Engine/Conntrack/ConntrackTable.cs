@@ -73,7 +73,7 @@ public sealed class ConntrackTable
     public int CountAt(Timestamp now) => byId.Values.Count(e => e.Expires > now);
 
     /// <summary>
-    /// Things the model saw but does not reproduce exactly (e.g. FTP through NAT without payload rewriting), in order,
+    /// Things the model saw but does not reproduce exactly (e.g. a NAT helper finding no free port), in order,
     /// each once. The engine should surface them in its report.
     /// </summary>
     public IReadOnlyList<string> Warnings => warnings;
@@ -202,17 +202,26 @@ public sealed class ConntrackTable
     /// <paramref name="outAddresses"/>: for a locally generated packet, the addresses of the device its route leaves by
     /// (the netbios-ns helper compares the destination with their broadcast addresses); null otherwise.
     /// </summary>
-    public bool Confirm(CtPacket ct, Packet packet, IReadOnlyList<Harness.Hosts.InterfaceAddress>? outAddresses = null)
+    public bool Confirm(CtPacket ct, Packet packet, IReadOnlyList<Harness.Hosts.InterfaceAddress>? outAddresses = null) =>
+        Confirm(ct, ref packet, outAddresses);
+
+    /// <summary>
+    /// <see cref="Confirm(CtPacket, Packet, IReadOnlyList{Harness.Hosts.InterfaceAddress}?)"/>, giving back the packet as
+    /// it leaves (nf_confirm): the NAT helpers (nf_nat_ftp, nf_nat_irc) may rewrite its payload, and a connection whose
+    /// payload they resized has the sequence numbers of every later packet adjusted (nf_ct_seq_adjust).
+    /// </summary>
+    public bool Confirm(CtPacket ct, ref Packet packet, IReadOnlyList<Harness.Hosts.InterfaceAddress>? outAddresses = null)
     {
         if (ct.Entry is not { } e) return true;
         if (e.Helper is not null && !ct.IsGeneratedReply)
             switch (e.Helper)
             {
-                case "ftp": FtpHelper.Inspect(this, ct, packet); break;
+                case "ftp": packet = FtpHelper.Inspect(this, ct, packet); break;
                 case "tftp": TftpHelper.Inspect(this, ct, packet); break;
-                case "irc": IrcHelper.Inspect(this, ct, packet); break;
+                case "irc": packet = IrcHelper.Inspect(this, ct, packet); break;
                 case "netbios-ns": NetbiosNsHelper.Inspect(this, ct, packet, outAddresses); break;
             }
+        if (e.SeqAdj is { } adj && !ct.IsGeneratedReply) packet = adj.Adjust(packet, ct.Direction);
         // __nf_conntrack_confirm looks only at the direction: a generated packet attached in the original direction
         // (an ICMP error about the host's own RST, which was attached in the reply direction) confirms the entry.
         if (e.IsConfirmed || ct.Direction != CtDirection.Original) return true;
@@ -527,6 +536,12 @@ public sealed class ConntrackTable
             expectations.Remove(expectations.First(old => old.Master == x.Master));
         expectations.Add(x);
     }
+
+    /// <summary>True when another connection's pending expectation has the same tuple (nf_ct_expect_related's EBUSY).</summary>
+    internal bool ExpectationClashes(Expectation x) =>
+        expectations.Exists(old => old.Master != x.Master && old.Zone == x.Zone && old.Protocol == x.Protocol && old.Family == x.Family
+            && old.Source == x.Source && old.Destination == x.Destination && old.DestinationPort == x.DestinationPort
+            && old.SourcePort == x.SourcePort && old.SourcePrefixLength == x.SourcePrefixLength);
 
     internal Expectation? TakeExpectation(ConnTuple tuple, ushort zone, Timestamp now) =>
         expectations.Count == 0 ? null : TakePendingExpectation(tuple, zone, now); // (no closure for the usual empty list)

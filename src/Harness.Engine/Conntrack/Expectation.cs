@@ -7,7 +7,8 @@ namespace Harness.Engine.Conntrack;
 /// with <see cref="Master"/> as master. By default the source port is a wildcard (FTP, TFTP) and the source address
 /// exact; <see cref="SourcePrefixLength"/> and <see cref="SourcePort"/> narrow or widen that (the expectation's source
 /// mask: netbios-ns expects any address of the subnet, from port 137). A <see cref="Permanent"/> expectation stays
-/// after a connection used it, until it expires.
+/// after a connection used it, until it expires. <see cref="Follow"/>: a NAT helper made it, and the connection gets
+/// its master's NAT (nf_nat_follow_master).
 /// </summary>
 public sealed record Expectation(
     ConnEntry Master,
@@ -21,7 +22,8 @@ public sealed record Expectation(
     string Helper,
     int? SourcePrefixLength = null,
     ushort? SourcePort = null,
-    bool Permanent = false)
+    bool Permanent = false,
+    NatFollow? Follow = null)
 {
     /// <summary>True when a new connection's original tuple is the expected one.</summary>
     public bool Matches(ConnTuple t) =>

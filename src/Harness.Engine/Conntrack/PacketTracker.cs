@@ -119,6 +119,7 @@ internal readonly struct PacketTracker(ConntrackTable table, Packet packet, Hook
             fresh.Master = x.Master;
             fresh.Mark = x.Master.Mark;
             ctState = CtState.Related;
+            if (x.Follow is { } follow) NatHelper.FollowMaster(table, fresh, x.Master, follow);
         }
         else if (template.Helper is { } helper)
         {

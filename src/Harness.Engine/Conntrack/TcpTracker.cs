@@ -304,6 +304,13 @@ internal static class TcpTracker
         bool syn = (th.Flags & TcpFlags.Syn) != 0, hasAck = (th.Flags & TcpFlags.Ack) != 0, rst = (th.Flags & TcpFlags.Rst) != 0;
 
         if ((receiver.Flags & TcpSideFlags.SackPerm) != 0) sack = HighestSack(th, sack);
+        if (ct.SeqAdj is { } adj)
+        {
+            // a NAT helper resized the other direction's payload: its acknowledgments are taken back to the sender's numbers
+            uint receiverOffset = (uint)adj.Offset(Other(dir), ack - 1);
+            ack -= receiverOffset;
+            sack -= receiverOffset;
+        }
 
         if (sender.MaxWin == 0)
         {

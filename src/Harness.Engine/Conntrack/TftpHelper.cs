@@ -9,7 +9,9 @@ namespace Harness.Engine.Conntrack;
 /// expect the server's answer: from the reply tuple's source address to its destination address and port, from any
 /// source port (the server answers from a new port). That connection is RELATED. Every other opcode (DATA, ACK,
 /// ERROR, unknown) and a payload shorter than the opcode are ignored. The expectation lives 300 s; a master keeps at
-/// most one (a newer request replaces it).
+/// most one (a newer request replaces it). When the master is NATed, nf_nat_tftp makes the answer follow the master's
+/// NAT (<see cref="NatHelper.FollowMaster"/>): the expected tuple is the reply tuple, so it already has the NATed
+/// addresses and port, and the answer is translated back to the client's own address and port.
 /// </summary>
 internal static class TftpHelper
 {
@@ -25,9 +27,9 @@ internal static class TftpHelper
         ushort opcode = (ushort)(udp[8] << 8 | udp[9]);
         if (opcode is not (ReadRequest or WriteRequest)) return;
         var reply = e.Reply;
-        if ((e.Status & (CtStatus.SrcNat | CtStatus.DstNat)) != 0)
-            table.AddWarning($"tftp helper: connection {e.Original} is NATed; nf_nat_tftp (which re-expects the NATed port) is not modelled");
+        // nf_nat_tftp, for a NATed master: the answer gets the master's NAT, back to the client's own address and port
+        var follow = (e.Status & (CtStatus.SrcNat | CtStatus.DstNat)) != 0 ? new NatFollow(CtDirection.Reply, e.Original.SourcePort) : null;
         table.AddExpectation(new Expectation(e, e.Zone, reply.Family, IpProtocol.Udp, reply.Source, reply.Destination,
-            reply.DestinationPort, new Timestamp(ct.Time.Nanoseconds + ExpectTimeoutSeconds * 1_000_000_000L), "tftp"));
+            reply.DestinationPort, new Timestamp(ct.Time.Nanoseconds + ExpectTimeoutSeconds * 1_000_000_000L), "tftp", Follow: follow));
     }
 }
