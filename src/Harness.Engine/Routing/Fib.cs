@@ -133,6 +133,18 @@ public sealed class Fib
         return result;
     }
 
+    /// <summary>
+    /// The device a locally made packet to 255.255.255.255 or a multicast group leaves by when no socket option names
+    /// one: the device that holds the source address (not lo), else the device of the tables' route to the destination.
+    /// </summary>
+    public string? OutputDevice(Address destination, Address? source, uint mark)
+    {
+        if (source is Address src)
+            foreach (var iface in _host.Interfaces)
+                if (!iface.IsLoopback && iface.Addresses.Any(a => a.Address == src)) return iface.Name;
+        return LookupUncached(destination, source, mark, null).Device;
+    }
+
     private const int MaxCached = 1 << 16;
     private readonly Dictionary<CacheKey, RouteResult> _cache = new(CacheKeyComparer.Instance);
     private readonly Dictionary<UInt128, RouteResult> _cache4 = [], _cache6 = [];
