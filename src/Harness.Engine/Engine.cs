@@ -314,7 +314,7 @@ public sealed partial class Engine
             Traced = s.Traced,
             Owner = s.Owner,
             IsGeneratedPacket = true,
-            GeneratedDepth = s.GeneratedDepth + 1,
+            GeneratedDepth = s.GeneratedDepth, // a copy, not an answer
         };
         Outcome? copyStopped = null;
         bool copyPassed = false;
@@ -365,8 +365,9 @@ public sealed partial class Engine
 
     /// <summary>
     /// Whether a locally sent broadcast or multicast is also received by the host (the output route's RTCF_LOCAL):
-    /// always for a broadcast; for multicast when the host is a member of the group on the device. Memberships known
-    /// here are the ones the kernel joins by itself: 224.0.0.1 on every device with an IPv4 address; ff01::1, ff02::1,
+    /// always for a broadcast; for multicast when the host is a member of the group on the device: the groups of
+    /// <see cref="EngineOptions.MulticastGroups"/>, and the ones the kernel joins by itself: 224.0.0.1 on every device
+    /// with an IPv4 address; ff01::1, ff02::1,
     /// the solicited-node group of each of the device's IPv6 addresses, and ff01::2, ff02::2, ff05::2 when IPv6
     /// forwarding is on.
     /// </summary>
@@ -375,6 +376,7 @@ public sealed partial class Engine
         if (route.Kind == RouteKind.Broadcast) return true;
         var iface = route.Device is null ? null : _runtime.Interface(route.Device);
         if (iface is null) return false;
+        if (_runtime.Options.MulticastGroups is { } joined && joined.Contains((iface.Name, destination))) return true;
         if (destination.Family == Family.IPv4)
             return (uint)destination.Value == 0xE000_0001 && iface.Addresses.Any(a => a.Address.Family == Family.IPv4);
         if (!iface.Addresses.Any(a => a.Address.Family == Family.IPv6)) return false;

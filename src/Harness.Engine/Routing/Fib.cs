@@ -248,9 +248,13 @@ public sealed class Fib
                 continue;
             }
             TableFor(Route.MainTable).AddIfMissing(new Route(network, iface.Name, Table: Route.MainTable, PreferredSource: a.Address));
-            if (a.Address.Family == Family.IPv4 && a.PrefixLength < 31)
+            if (a.Address.Family != Family.IPv4) continue;
+            // fib_add_ifaddr: the address's "brd" when given, and the subnet's broadcast below /31 in any case
+            if (a.Broadcast is Address given && (uint)given.Value != 0xFFFF_FFFF) AddBroadcast(given);
+            if (a.PrefixLength < 31) AddBroadcast(new Address(network.Network.Value | (~network.Mask & 0xFFFF_FFFF), Family.IPv4));
+
+            void AddBroadcast(Address broadcast)
             {
-                var broadcast = a.Broadcast ?? new Address(network.Network.Value | (~network.Mask & 0xFFFF_FFFF), Family.IPv4);
                 _broadcastAddresses.Add(broadcast);
                 local.AddIfMissing(new Route(Cidr.Host(broadcast), iface.Name, Table: Route.LocalTable, Type: RouteType.Broadcast, PreferredSource: a.Address));
             }
