@@ -56,7 +56,7 @@ public sealed partial class Engine
     {
         if (s.Conntrack is not { } ct) return null;
         // the netbios-ns helper acts on a locally generated packet with a broadcast route (RTCF_BROADCAST) and looks at
-        // the addresses of that route's device (the engine itself delivers such a packet through lo)
+        // the addresses of that route's device (the device it leaves by)
         IReadOnlyList<Harness.Hosts.InterfaceAddress>? outAddresses = ct.Entry?.Helper == "netbios-ns" && s.LocallyGenerated
             && s.Route is { Kind: Routing.RouteKind.Broadcast, Device: { } o } && _runtime.Host.FindInterface(o) is { } device ? device.Addresses : null;
         var packet = s.Packet;

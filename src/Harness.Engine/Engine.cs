@@ -262,15 +262,16 @@ public sealed partial class Engine
         if (!s.IsGeneratedPacket && Reassembly.IsFragment(s.Packet) && Defragment(s, Hook.Output, null) is { } taken) return taken;
         s.LocallyGenerated = true;
         if (_runtime.Options.Owners is { } owners && owners.TryGetValue(s.Packet.Number, out var owner)) s.Owner = owner;
-        var route = _runtime.Fib.Lookup(s.Ip.Destination, s.Ip.Source, s.Mark, null);
+        var route = OutputRoute(s.Ip.Destination, s.Ip.Source, s.Mark);
         if (!Routable(route, out var noRoute)) return Finish(s, FinalVerdict.Drop, Disposition.Dropped, noRoute, null);
         s.Route = route;
-        s.OutInterface = route.IsLocal ? LoopbackName() : route.Device;
+        s.OutInterface = ThroughLoopback(route) ? LoopbackName() : route.Device;
         if (!RunHook(s, Hook.Output, out var stop)) return stop!;
         if (s.Route != route) route = s.Route!;
+        if (!ThroughLoopback(route))
+            return route.Kind is RouteKind.Broadcast or RouteKind.Multicast ? SendAndLoop(s, route) : SendOut(s);
         if (!RunHook(s, Hook.Postrouting, out stop)) return stop!;
         if (ConfirmConntrack(s) is { } why) return Finish(s, FinalVerdict.Drop, Disposition.Dropped, why, Hook.Postrouting);
-        if (!route.IsLocal) return Egress(s, Disposition.Sent);
 
         // Loopback: the packet comes back in through lo, keeping its conntrack entry (already confirmed).
         s.InInterface = s.OutInterface;
@@ -279,6 +280,135 @@ public sealed partial class Engine
         if (!RunHook(s, Hook.Input, out stop)) return stop!;
         return Finish(s, FinalVerdict.Accept, Disposition.Delivered, null, null);
     }
+
+    /// <summary>POSTROUTING, confirmation and the way out by the route's device.</summary>
+    private Outcome SendOut(PacketState s)
+    {
+        if (!RunHook(s, Hook.Postrouting, out var stop)) return stop!;
+        if (ConfirmConntrack(s) is { } why) return Finish(s, FinalVerdict.Drop, Disposition.Dropped, why, Hook.Postrouting);
+        return Egress(s, Disposition.Sent);
+    }
+
+    /// <summary>
+    /// A broadcast or multicast the host sends by a device other than lo leaves by that device (Sent); when the host
+    /// itself receives it (every broadcast; a multicast group the host is a member of on that device, with
+    /// IP_MULTICAST_LOOP on, its default) a clone crosses POSTROUTING too and comes back in on the same device,
+    /// keeping the conntrack entry (dev_loopback_xmit): PREROUTING, INPUT, delivered without a route lookup (the clone
+    /// keeps its output route). The clone is an outcome of its own after the original's, marked Generated. IPv4
+    /// (ip_mc_output) clones before the original's POSTROUTING, IPv6 (ip6_finish_output2) after it.
+    /// </summary>
+    private Outcome SendAndLoop(PacketState s, RouteResult route)
+    {
+        if (!LoopsBack(route, s.Ip.Destination)) return SendOut(s);
+        string device = route.Device!;
+        var copy = new PacketState(s.Packet, _runtime)
+        {
+            Dirty = s.Dirty,
+            LocallyGenerated = true,
+            OutInterface = device,
+            Mark = s.Mark,
+            Route = route,
+            Conntrack = s.Conntrack,
+            Template = s.Template,
+            RawTemplateIgnored = s.RawTemplateIgnored,
+            Traced = s.Traced,
+            Owner = s.Owner,
+            IsGeneratedPacket = true,
+            GeneratedDepth = s.GeneratedDepth, // a copy, not an answer
+        };
+        Outcome? copyStopped = null;
+        bool copyPassed = false;
+        void CopyThroughPostrouting()
+        {
+            if (!RunHook(copy, Hook.Postrouting, out var stopped)) copyStopped = stopped;
+            else if (ConfirmConntrack(copy) is { } why) copyStopped = Finish(copy, FinalVerdict.Drop, Disposition.Dropped, why, Hook.Postrouting);
+            else copyPassed = true;
+        }
+
+        Outcome original;
+        if (s.Family == Family.IPv4)
+        {
+            CopyThroughPostrouting();
+            original = SendOut(s);
+        }
+        else
+        {
+            original = SendOut(s);
+            if (original.Disposition != Disposition.Sent) return original; // ip6_finish_output2 is never reached
+            CopyThroughPostrouting();
+        }
+        Outcome looped;
+        if (!copyPassed)
+        {
+            looped = copyStopped!;
+        }
+        else
+        {
+            copy.InInterface = device;
+            copy.OutInterface = null;
+            looped = !RunHook(copy, Hook.Prerouting, out var stopped) ? stopped!
+                : !RunHook(copy, Hook.Input, out stopped) ? stopped!
+                : Finish(copy, FinalVerdict.Accept, Disposition.Delivered, null, null);
+        }
+        looped = looped with
+        {
+            Reason = (looped.Reason is null ? "" : looped.Reason + "; ") + "the host's own copy of a " + (route.Kind == RouteKind.Broadcast ? "broadcast" : "multicast") + " sent on " + device,
+        };
+        // the clone's outcome follows the original's, before anything the original caused
+        var generated = s.Generated;
+        s.Generated = null;
+        s.AddGenerated(looped);
+        if (copy.Generated is not null) foreach (var g in copy.Generated) s.AddGenerated(g);
+        if (generated is not null) foreach (var g in generated) s.AddGenerated(g);
+        return original;
+    }
+
+    /// <summary>
+    /// Whether a locally sent broadcast or multicast is also received by the host (the output route's RTCF_LOCAL):
+    /// always for a broadcast; for multicast when the host is a member of the group on the device: the groups of
+    /// <see cref="EngineOptions.MulticastGroups"/>, and the ones the kernel joins by itself: 224.0.0.1 on every device
+    /// with an IPv4 address; ff01::1, ff02::1,
+    /// the solicited-node group of each of the device's IPv6 addresses, and ff01::2, ff02::2, ff05::2 when IPv6
+    /// forwarding is on.
+    /// </summary>
+    private bool LoopsBack(RouteResult route, Address destination)
+    {
+        if (route.Kind == RouteKind.Broadcast) return true;
+        var iface = route.Device is null ? null : _runtime.Interface(route.Device);
+        if (iface is null) return false;
+        if (_runtime.Options.MulticastGroups is { } joined && joined.Contains((iface.Name, destination))) return true;
+        if (destination.Family == Family.IPv4)
+            return (uint)destination.Value == 0xE000_0001 && iface.Addresses.Any(a => a.Address.Family == Family.IPv4);
+        if (!iface.Addresses.Any(a => a.Address.Family == Family.IPv6)) return false;
+        UInt128 v = destination.Value;
+        UInt128 allNodesNode = (UInt128)0xFF01 << 112 | 1, allNodesLink = (UInt128)0xFF02 << 112 | 1;
+        if (v == allNodesNode || v == allNodesLink) return true;
+        if (_runtime.Ipv6Forwarding && (v == allNodesNode + 1 || v == allNodesLink + 1 || v == ((UInt128)0xFF05 << 112 | 2))) return true;
+        UInt128 solicitedPrefix = (UInt128)0xFF02 << 112 | (UInt128)1 << 32 | (UInt128)0xFF << 24;
+        foreach (var a in iface.Addresses)
+            if (a.Address.Family == Family.IPv6 && v == (solicitedPrefix | (a.Address.Value & 0xFF_FFFF))) return true;
+        return false;
+    }
+
+    /// <summary>
+    /// The route of a packet the host makes: the FIB's, with the device filled in for 255.255.255.255 and multicast
+    /// (which the FIB answers without one): the device of the packet's source address (as the kernel picks it for a
+    /// socket bound to that address, or the device a link-local source belongs to), else the device of the tables'
+    /// route to the destination (a default route, a 224.0.0.0/4 or ff00::/8 route).
+    /// </summary>
+    private RouteResult OutputRoute(Address destination, Address source, uint mark)
+    {
+        var route = _runtime.Fib.Lookup(destination, source, mark, null);
+        if (route.Kind is not (RouteKind.Broadcast or RouteKind.Multicast) || route.Device is not null) return route;
+        return _runtime.Fib.OutputDevice(destination, source, mark) is { } device
+            ? route with { Device = device }
+            : new RouteResult(RouteKind.NoRoute, null, null, null, 0);
+    }
+
+    /// <summary>A packet to one of the host's own addresses, or any route by a loopback device, goes round through lo.</summary>
+    private bool ThroughLoopback(RouteResult route) =>
+        route.Kind == RouteKind.Local
+        || (route.Kind is RouteKind.Broadcast or RouteKind.Multicast && (route.Device is null || _runtime.Interface(route.Device) is { IsLoopback: true }));
 
     private string LoopbackName() =>
         _runtime.Host.Interfaces.FirstOrDefault(i => i.IsLoopback)?.Name ?? "lo";
@@ -299,11 +429,11 @@ public sealed partial class Engine
     /// <summary>After OUTPUT changed the destination or the mark: route again (ip_route_me_harder).</summary>
     private void Reroute(PacketState s)
     {
-        var route = _runtime.Fib.Lookup(s.Ip.Destination, s.Ip.Source, s.Mark, null);
+        var route = OutputRoute(s.Ip.Destination, s.Ip.Source, s.Mark);
         if (route == s.Route) return;
         s.Route = route;
         if (route.Kind is RouteKind.Unicast or RouteKind.Local or RouteKind.Broadcast or RouteKind.Multicast)
-            s.OutInterface = route.IsLocal ? LoopbackName() : route.Device;
+            s.OutInterface = ThroughLoopback(route) ? LoopbackName() : route.Device;
     }
 
     // ------------------------------------------------------------------ fragments

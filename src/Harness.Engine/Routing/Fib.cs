@@ -133,6 +133,18 @@ public sealed class Fib
         return result;
     }
 
+    /// <summary>
+    /// The device a locally made packet to 255.255.255.255 or a multicast group leaves by when no socket option names
+    /// one: the device that holds the source address (not lo), else the device of the tables' route to the destination.
+    /// </summary>
+    public string? OutputDevice(Address destination, Address? source, uint mark)
+    {
+        if (source is Address src)
+            foreach (var iface in _host.Interfaces)
+                if (!iface.IsLoopback && iface.Addresses.Any(a => a.Address == src)) return iface.Name;
+        return LookupUncached(destination, source, mark, null).Device;
+    }
+
     private const int MaxCached = 1 << 16;
     private readonly Dictionary<CacheKey, RouteResult> _cache = new(CacheKeyComparer.Instance);
     private readonly Dictionary<UInt128, RouteResult> _cache4 = [], _cache6 = [];
@@ -236,9 +248,13 @@ public sealed class Fib
                 continue;
             }
             TableFor(Route.MainTable).AddIfMissing(new Route(network, iface.Name, Table: Route.MainTable, PreferredSource: a.Address));
-            if (a.Address.Family == Family.IPv4 && a.PrefixLength < 31)
+            if (a.Address.Family != Family.IPv4) continue;
+            // fib_add_ifaddr: the address's "brd" when given, and the subnet's broadcast below /31 in any case
+            if (a.Broadcast is Address given && (uint)given.Value != 0xFFFF_FFFF) AddBroadcast(given);
+            if (a.PrefixLength < 31) AddBroadcast(new Address(network.Network.Value | (~network.Mask & 0xFFFF_FFFF), Family.IPv4));
+
+            void AddBroadcast(Address broadcast)
             {
-                var broadcast = a.Broadcast ?? new Address(network.Network.Value | (~network.Mask & 0xFFFF_FFFF), Family.IPv4);
                 _broadcastAddresses.Add(broadcast);
                 local.AddIfMissing(new Route(Cidr.Host(broadcast), iface.Name, Table: Route.LocalTable, Type: RouteType.Broadcast, PreferredSource: a.Address));
             }

@@ -70,9 +70,11 @@ internal static class IpJsonReader
                     var local = ParseAddress(file, String(file, info, "local", where), where);
                     int len = Int(file, info, "prefixlen", where);
                     if (len < 0 || len > local.BitLength) throw Error(file, $"{where}: prefix length {len} out of range for {local}");
+                    // no "broadcast" key: the address has none (ifa_broadcast 0, "ip addr add" without "brd"); the
+                    // kernel still adds the subnet's broadcast route, but the netbios-ns helper finds no broadcast
                     Address? brd = info.TryGetProperty("broadcast", out var b) && b.GetString() is { } bt
                         ? ParseAddress(file, bt, where)
-                        : KernelDefaults.Broadcast(local, len);
+                        : null;
                     addresses.Add(new InterfaceAddress(local, len, brd));
                 }
             }

@@ -62,8 +62,12 @@ public static class KernelDefaults
             else if (a.PrefixLength < 32)
                 yield return new Route(new Cidr(a.Network.Network, a.PrefixLength), iface.Name, PreferredSource: addr);
             yield return new Route(Cidr.Host(addr), iface.Name, Table: Route.LocalTable, Type: RouteType.Local, PreferredSource: addr);
-            if ((a.Broadcast ?? Broadcast(addr, a.PrefixLength)) is Address brd)
+            // fib_add_ifaddr: the address's own broadcast ("brd", when given and not 255.255.255.255), and the subnet's
+            // broadcast for a prefix shorter than /31 whether or not "brd" was given (both when they differ)
+            if (a.Broadcast is Address brd && brd.ToUInt32() != uint.MaxValue)
                 yield return new Route(Cidr.Host(brd), iface.Name, Table: Route.LocalTable, Type: RouteType.Broadcast, PreferredSource: addr);
+            if (Broadcast(addr, a.PrefixLength) is Address subnet && subnet != a.Broadcast)
+                yield return new Route(Cidr.Host(subnet), iface.Name, Table: Route.LocalTable, Type: RouteType.Broadcast, PreferredSource: addr);
         }
         else
         {
