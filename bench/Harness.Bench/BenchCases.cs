@@ -65,6 +65,14 @@ public static class BenchCases
         + "-A POSTROUTING -o eth1 -j MASQUERADE\nCOMMIT\n";
 
     /// <summary>
+    /// (a) with conntrack off: raw's NOTRACK for every arriving packet, and the ESTABLISHED rules also accepting UNTRACKED
+    /// (the same verdicts without connection tracking; a measurement of what tracking costs, not a target).
+    /// </summary>
+    public static string UntrackedFirewallText() =>
+        "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -j NOTRACK\nCOMMIT\n"
+        + FirewallText().Replace("RELATED,ESTABLISHED", "RELATED,ESTABLISHED,UNTRACKED", StringComparison.Ordinal);
+
+    /// <summary>
     /// (b) kube-proxy style: KUBE-SERVICES with one rule per service (ClusterIP:port → KUBE-SVC-*), each service
     /// chain spreading over its endpoints with "-m statistic --mode random" (one or two endpoints), each
     /// endpoint chain marking hairpin traffic and DNATing, plus KUBE-POSTROUTING masquerading marked traffic.

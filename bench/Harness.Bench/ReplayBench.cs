@@ -27,8 +27,11 @@ public static class ReplayBench
         var host = BenchCases.Router();
         if (args.Contains("--digest")) return OutcomeDigest.Run(path, host, (int)Math.Min(count, 300_000));
         if (args.Contains("--alloc")) return SampleAllocations(path, host);
-        if (args.Contains("--engine-only")) return EngineOnly(path, host, args.Contains("--kube") ? BenchCases.KubeProxyText() : BenchCases.FirewallText());
+        if (args.Contains("--engine-only"))
+            return EngineOnly(path, host, args.Contains("--kube") ? BenchCases.KubeProxyText()
+                : args.Contains("--notrack") ? BenchCases.UntrackedFirewallText() : BenchCases.FirewallText());
         if (args.Contains("--memory")) return Memory(path, host);
+        if (args.Contains("--sizes")) return Sizes();
         if (args.Contains("--reasons")) return Reasons(path, host);
         var firewall = BenchCases.Load(BenchCases.FirewallText(), "firewall.rules");
         var kube = BenchCases.Load(BenchCases.KubeProxyText(), "kube-proxy.rules");
@@ -114,12 +117,45 @@ public static class ReplayBench
         return 0;
     }
 
-    /// <summary>`--engine-only [--kube]`: only the engine on 200,000 packets in memory, fifteen times (for a profiler).</summary>
+    /// <summary>
+    /// `--engine-only [--kube | --notrack]`: only the engine on 200,000 packets in memory, fifteen times (for a
+    /// profiler), with the bytes the collector promoted per run. `--notrack`: (a) with conntrack off (what tracking costs).
+    /// </summary>
     private static int EngineOnly(string path, Harness.Hosts.Host host, string text)
     {
         var inMemory = CaptureReader.Read(path).Take(200_000).ToList();
         var rules = BenchCases.Load(text, "bench.rules");
-        for (int i = 0; i < 15; i++) MeasureEngine("engine only", inMemory, Harness.Engine.Engine.Create(rules, null, host, EngineOptions.Default));
+        using var promotions = new GcPromotions();
+        for (int i = 0; i < 15; i++)
+        {
+            promotions.TakeReport();
+            MeasureEngine("engine only", inMemory, Harness.Engine.Engine.Create(rules, null, host, EngineOptions.Default));
+            Console.WriteLine("  " + promotions.TakeReport());
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// `--sizes`: the heap size of one object of each type a packet or a connection leaves behind (what an allocation
+    /// of it costs, less the measuring call's own allocation, taken from a plain object's known 24 bytes).
+    /// </summary>
+    private static int Sizes()
+    {
+        static long Measure(Type type)
+        {
+            System.Runtime.CompilerServices.RuntimeHelpers.GetUninitializedObject(type);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            System.Runtime.CompilerServices.RuntimeHelpers.GetUninitializedObject(type);
+            return GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+        long overhead = Measure(typeof(object)) - 24;
+        Type[] types =
+        [
+            typeof(Packet), typeof(IpHeader), typeof(TcpHeader), typeof(LinkHeader), typeof(Outcome), typeof(ConntrackView),
+            typeof(CtTuple), typeof(Harness.Engine.Conntrack.ConnEntry),
+        ];
+        foreach (var type in types)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{type.Name,-20} {Measure(type) - overhead,5} B"));
         return 0;
     }
 
