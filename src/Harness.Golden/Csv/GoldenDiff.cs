@@ -56,21 +56,42 @@ public static class GoldenDiff
         return d;
     }
 
-    /// <summary>Keys in the actual order, with expected-only keys placed after their predecessor in the golden.</summary>
-    private static IEnumerable<string> Keys(IReadOnlyList<GoldenRow> expected, IReadOnlyList<GoldenRow> actual)
+    /// <summary>
+    /// Keys in the actual order, with expected-only keys placed right after their predecessor in the golden (itself
+    /// possibly expected-only), the golden's first key first. Linear: a golden of a longer capture has many such keys.
+    /// </summary>
+    private static List<string> Keys(IReadOnlyList<GoldenRow> expected, IReadOnlyList<GoldenRow> actual)
     {
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var actualKeys = actual.Select(r => r.Packet).Where(seen.Add).ToList();
-        var order = new List<string>(actualKeys);
+        // Each expected-only key hangs after its predecessor; a later one with the same predecessor goes first.
+        var after = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        var atStart = new List<string>();
         string? previous = null;
         foreach (var key in expected.Select(r => r.Packet))
         {
             if (seen.Add(key))
             {
-                int at = previous is null ? 0 : order.IndexOf(previous) + 1;
-                order.Insert(at, key);
+                if (previous is null) atStart.Insert(0, key);
+                else
+                {
+                    if (!after.TryGetValue(previous, out var hanging)) after[previous] = hanging = [];
+                    hanging.Insert(0, key);
+                }
             }
             previous = key;
+        }
+        var order = new List<string>(seen.Count);
+        var pending = new Stack<string>();
+        foreach (var root in atStart.Concat(actualKeys))
+        {
+            pending.Push(root);
+            while (pending.TryPop(out var key))
+            {
+                order.Add(key);
+                if (!after.TryGetValue(key, out var hanging)) continue;
+                for (int i = hanging.Count - 1; i >= 0; i--) pending.Push(hanging[i]);
+            }
         }
         return order;
     }

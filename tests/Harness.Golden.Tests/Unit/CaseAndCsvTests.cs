@@ -120,4 +120,20 @@ public class CaseAndCsvTests
         Assert.Equal(("4", CellDifference.ExtraRow), (extra.Single().Packet, extra.Single().Expected));
         Assert.Empty(GoldenDiff.Compare(expected, expected));
     }
+
+    [Fact]
+    public void Diff_places_rows_only_the_golden_has_after_their_predecessor_for_a_much_longer_golden()
+    {
+        // A golden of a longer capture (the capture was cut): 100,000 missing rows, in golden order after the last
+        // row the run still has, and a golden-only row first when the golden starts with one.
+        var expected = Enumerable.Range(0, 100_001).Select(i => Row(i.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray();
+        var actual = new[] { Row("2"), Row("1") };
+        var diffs = GoldenDiff.Compare(expected, actual);
+        Assert.Equal(100_001 - 2, diffs.Length);
+        Assert.Equal("0", diffs[0].Packet);
+        Assert.Equal(["0", "3", "4"], diffs.Take(3).Select(d => d.Packet));
+        Assert.Equal("100000", diffs[^1].Packet);
+        Assert.All(diffs, d => Assert.Equal(CellDifference.MissingRow, d.Actual));
+        Assert.Equal(Enumerable.Range(3, 99_998).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)), diffs.Skip(1).Select(d => d.Packet));
+    }
 }
