@@ -71,9 +71,6 @@ public sealed record CaseResult
     /// <summary>For <see cref="CaseStatus.BadInput"/>: the one-line message.</summary>
     public string? Error { get; init; }
 
-    /// <summary>The rows produced (empty when the case could not run).</summary>
-    public ImmutableArray<GoldenRow> ActualRows { get; init; } = [];
-
     public ImmutableArray<string> ChangedPackets => GoldenDiff.ChangedPackets(Differences);
 }
 

@@ -7,7 +7,7 @@ using Harness.Hosts;
 namespace Harness.Golden.Check;
 
 /// <summary>Produces a case's rows (the engine by default; the kernel oracle, or a test double, otherwise).</summary>
-public delegate ImmutableArray<GoldenRow> CaseReplayer(CaseManifest manifest);
+public delegate IEnumerable<GoldenRow> CaseReplayer(CaseManifest manifest);
 
 /// <summary>
 /// <c>harness check</c> as a library call: finds the cases, replays each, compares with its golden, optionally
@@ -48,18 +48,36 @@ public static class CheckRunner
         return report;
     }
 
-    /// <summary>Runs one case folder against one golden path.</summary>
+    /// <summary>
+    /// Runs one case folder against one golden path. The golden is read row by row in step with the replay and, with
+    /// <paramref name="update"/>, the run's rows go to a temporary file renamed over the golden only when it changed:
+    /// neither side is held whole, so a capture of millions of packets checks in bounded memory.
+    /// </summary>
     public static CaseResult RunCase(string caseDirectory, string goldenPath, bool update, CaseReplayer replayer, IReadOnlyCollection<string>? ignoredColumns = null)
     {
         var name = Path.GetFileName(Path.GetFullPath(caseDirectory));
-        ImmutableArray<GoldenRow> actual;
-        ImmutableArray<GoldenRow>? expected = null;
         try
         {
             var manifest = CaseLoader.Load(caseDirectory);
-            // Read the golden first: a golden with a wrong header is bad input even when the replay would work.
-            if (File.Exists(goldenPath)) expected = GoldenCsv.ReadFile(goldenPath);
-            actual = replayer(manifest);
+            // The golden's encoding and header first: a golden with a wrong header is bad input even when the replay would work.
+            var expected = File.Exists(goldenPath) ? GoldenCsv.OpenRows(goldenPath) : null;
+            using var output = update ? GoldenCsv.BeginAtomicWrite(goldenPath) : null;
+            var actual = replayer(manifest);
+            if (output is not null) actual = WrittenAsRead(actual, output);
+            var result = new CaseResult { Name = name, Status = CaseStatus.Pass, GoldenPath = goldenPath };
+            if (expected is null)
+            {
+                result = result with { Rows = actual.Count() };
+                if (!update) return result with { Status = CaseStatus.NoGolden };
+                output!.Commit();
+                return result with { Status = CaseStatus.Created };
+            }
+            var (diffs, rows) = GoldenDiff.CompareInOrder(expected, goldenPath, actual, ignoredColumns ?? []);
+            result = result with { Rows = rows };
+            if (diffs.IsEmpty) return result;
+            if (!update) return result with { Status = CaseStatus.Fail, Differences = diffs };
+            output!.Commit();
+            return result with { Status = CaseStatus.Updated, Differences = diffs };
         }
         catch (InputFormatException e)
         {
@@ -76,19 +94,15 @@ public static class CheckRunner
             int nl = message.IndexOfAny(['\r', '\n']);
             return Bad(name, goldenPath, $"error: {e.GetType().Name}: {(nl < 0 ? message : message[..nl])}");
         }
+    }
 
-        var baseResult = new CaseResult { Name = name, Status = CaseStatus.Pass, GoldenPath = goldenPath, Rows = actual.Length, ActualRows = actual };
-        if (expected is null)
+    private static IEnumerable<GoldenRow> WrittenAsRead(IEnumerable<GoldenRow> rows, AtomicGoldenWriter output)
+    {
+        foreach (var row in rows)
         {
-            if (!update) return baseResult with { Status = CaseStatus.NoGolden };
-            GoldenCsv.WriteFileAtomically(goldenPath, actual);
-            return baseResult with { Status = CaseStatus.Created };
+            output.Write(row);
+            yield return row;
         }
-        var diffs = GoldenDiff.Compare(expected.Value, actual, ignoredColumns ?? []);
-        if (diffs.IsEmpty) return baseResult;
-        if (!update) return baseResult with { Status = CaseStatus.Fail, Differences = diffs };
-        GoldenCsv.WriteFileAtomically(goldenPath, actual);
-        return baseResult with { Status = CaseStatus.Updated, Differences = diffs };
     }
 
     private static CaseResult Bad(string name, string goldenPath, string message) =>

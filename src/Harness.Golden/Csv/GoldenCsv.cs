@@ -91,34 +91,149 @@ public static class GoldenCsv
     /// </summary>
     private static ImmutableArray<GoldenRow> Parse(byte[] utf8, string file)
     {
-        if (utf8.Length == 0) throw new CaseFormatException(file, 1, 1, "empty golden file (expected the header row " + string.Join(",", GoldenRow.Columns) + ")");
-        var rows = ImmutableArray.CreateBuilder<GoldenRow>();
+        if (utf8.Length == 0) throw EmptyGolden(file);
+        using var csv = CsvReader.Create(utf8, ReaderOptions);
+        return [.. Rows(csv, file).Select(r => r.Row)];
+    }
+
+    /// <summary>
+    /// The rows of a golden file read as they are needed, each with its line, for a check that does not hold the whole
+    /// golden: the file's encoding and header are checked now (bad input before any replay), the rows when enumerated.
+    /// </summary>
+    public static IEnumerable<(GoldenRow Row, long Line)> OpenRows(string path)
+    {
+        if (!File.Exists(path)) throw new CaseFormatException(path, null, null, "no such golden file");
+        if (FirstInvalidUtf8(path) is long offset)
+            throw new CaseFormatException(path, null, null, $"golden is not UTF-8 text (invalid byte at offset {offset})");
+        if (new FileInfo(path).Length == 0) throw EmptyGolden(path);
+        using (var stream = File.OpenRead(path))
+        using (var csv = CsvReader.Create(stream, ReaderOptions))
+            ReadHeader(csv, path);
+        return ReadRowsOf(path);
+    }
+
+    private static IEnumerable<(GoldenRow Row, long Line)> ReadRowsOf(string path)
+    {
+        using var stream = File.OpenRead(path);
+        using var csv = CsvReader.Create(stream, ReaderOptions);
+        foreach (var row in Rows(csv, path)) yield return row;
+    }
+
+    /// <summary>The header, then every row with its line; repeated cells share one string.</summary>
+    private static IEnumerable<(GoldenRow Row, long Line)> Rows(CsvReader csv, string file)
+    {
         var pool = new StringPool();
+        Translated(() => ReadHeader(csv, file), file);
+        while (Translated(csv.Read, file))
+        {
+            var fields = new string[GoldenRow.Columns.Length];
+            for (int i = 0; i < fields.Length; i++) fields[i] = i < 2 ? csv.GetString(i) : pool.Intern(csv.GetString(i));
+            yield return (new GoldenRow(ImmutableCollectionsMarshal.AsImmutableArray(fields)), csv.LineNumber);
+        }
+    }
+
+    private static void ReadHeader(CsvReader csv, string file)
+    {
+        csv.ReadHeader();
+        var header = csv.Headers.ToArray();
+        if (!header.SequenceEqual(GoldenRow.Columns, StringComparer.Ordinal))
+            throw new CaseFormatException(file, 1, 1,
+                $"wrong golden header: expected '{string.Join(",", GoldenRow.Columns)}', found '{string.Join(",", header)}'");
+    }
+
+    private static bool Translated(Func<bool> read, string file)
+    {
         try
         {
-            using var csv = CsvReader.Create(utf8, ReaderOptions);
-            csv.ReadHeader();
-            var header = csv.Headers.ToArray();
-            if (!header.SequenceEqual(GoldenRow.Columns, StringComparer.Ordinal))
-                throw new CaseFormatException(file, 1, 1,
-                    $"wrong golden header: expected '{string.Join(",", GoldenRow.Columns)}', found '{string.Join(",", header)}'");
-            while (csv.Read())
-            {
-                var fields = new string[GoldenRow.Columns.Length];
-                for (int i = 0; i < fields.Length; i++) fields[i] = i < 2 ? csv.GetString(i) : pool.Intern(csv.GetString(i));
-                rows.Add(new GoldenRow(ImmutableCollectionsMarshal.AsImmutableArray(fields)));
-            }
+            return read();
         }
         catch (CsvFormatException e)
         {
             throw new CaseFormatException(file, e.LineNumber > 0 ? (int)e.LineNumber : null, null, "malformed golden row: " + FirstLine(e.Message));
         }
-        return rows.ToImmutable();
     }
+
+    private static void Translated(Action read, string file) => Translated(() => { read(); return true; }, file);
+
+    private static CaseFormatException EmptyGolden(string file) =>
+        new(file, 1, 1, "empty golden file (expected the header row " + string.Join(",", GoldenRow.Columns) + ")");
+
+    /// <summary>The offset of the first byte of <paramref name="path"/> that is not UTF-8, read a block at a time; null when all are.</summary>
+    private static long? FirstInvalidUtf8(string path)
+    {
+        using var stream = File.OpenRead(path);
+        var bytes = new byte[1 << 20];
+        var chars = new char[bytes.Length];
+        long consumed = 0;
+        int kept = 0;
+        while (true)
+        {
+            int read = stream.Read(bytes, kept, bytes.Length - kept);
+            int have = kept + read;
+            bool final = read == 0;
+            var status = System.Text.Unicode.Utf8.ToUtf16(bytes.AsSpan(0, have), chars, out int used, out _, replaceInvalidSequences: false, isFinalBlock: final);
+            if (status == System.Buffers.OperationStatus.InvalidData) return consumed + used;
+            if (final) return null;
+            // a sequence cut at the block's end is kept for the next block
+            kept = have - used;
+            Array.Copy(bytes, used, bytes, 0, kept);
+            consumed += used;
+        }
+    }
+
+    /// <summary>
+    /// A golden written row by row into a temporary file beside <paramref name="path"/>; <see cref="AtomicGoldenWriter.Commit"/>
+    /// renames it over the golden, disposing without committing deletes it (the golden is untouched).
+    /// </summary>
+    public static AtomicGoldenWriter BeginAtomicWrite(string path) => new(path, WriterOptions);
 
     private static string FirstLine(string s)
     {
         int nl = s.IndexOfAny(['\r', '\n']);
         return nl < 0 ? s : s[..nl];
+    }
+}
+
+/// <summary>See <see cref="GoldenCsv.BeginAtomicWrite"/>.</summary>
+public sealed class AtomicGoldenWriter : IDisposable
+{
+    private readonly string _target;
+    private readonly string _temp;
+    private readonly FileStream _stream;
+    private readonly CsvWriter _csv;
+    private bool _closed;
+
+    internal AtomicGoldenWriter(string path, CsvWriterOptions options)
+    {
+        _target = Path.GetFullPath(path);
+        var directory = Path.GetDirectoryName(_target)!;
+        Directory.CreateDirectory(directory);
+        _temp = Path.Combine(directory, "." + Path.GetFileName(_target) + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        _stream = new FileStream(_temp, FileMode.Create, FileAccess.Write);
+        _csv = CsvWriter.Create(_stream, options, leaveOpen: true);
+        _csv.WriteHeader(GoldenRow.Columns.AsSpan());
+    }
+
+    public void Write(GoldenRow row) => _csv.WriteRecord(row.Fields.AsSpan());
+
+    /// <summary>Finishes the file and renames it over the golden.</summary>
+    public void Commit()
+    {
+        Close();
+        File.Move(_temp, _target, overwrite: true);
+    }
+
+    public void Dispose()
+    {
+        Close();
+        if (File.Exists(_temp)) File.Delete(_temp);
+    }
+
+    private void Close()
+    {
+        if (_closed) return;
+        _closed = true;
+        _csv.Dispose();
+        _stream.Dispose();
     }
 }

@@ -1,4 +1,6 @@
 using System.Collections.Immutable;
+using System.Globalization;
+using Harness.Golden.Cases;
 
 namespace Harness.Golden.Csv;
 
@@ -35,14 +37,103 @@ public static class GoldenDiff
                 result.Add(new CellDifference(key, "*", Summary(e), CellDifference.MissingRow, ""));
                 continue;
             }
-            for (int c = 1; c < GoldenRow.Columns.Length; c++)
-            {
-                if (ignoredColumns.Contains(GoldenRow.Columns[c])) continue;
-                if (!string.Equals(e[c], a[c], StringComparison.Ordinal))
-                    result.Add(new CellDifference(key, GoldenRow.Columns[c], e[c], a[c], a.Path));
-            }
+            AddCellDifferences(result, e, a, ignoredColumns);
         }
         return result.ToImmutable();
+    }
+
+    /// <summary>
+    /// Compares a golden read row by row with a run's rows as they are made, holding neither: both are in packet order
+    /// (a packet's own row, then the rows of the packets it made: "12", "12r", "12r2"), so one pass pairs the rows of a
+    /// key and names the rows only one side has, in packet order. A golden row out of that order (hand-edited) is bad
+    /// input naming its line. Also gives how many rows the run made.
+    /// </summary>
+    public static (ImmutableArray<CellDifference> Differences, int ActualRows) CompareInOrder(
+        IEnumerable<(GoldenRow Row, long Line)> expected, string goldenFile, IEnumerable<GoldenRow> actual, IReadOnlyCollection<string> ignoredColumns)
+    {
+        var result = ImmutableArray.CreateBuilder<CellDifference>();
+        int actualRows = 0;
+        using var golden = expected.GetEnumerator();
+        using var run = actual.GetEnumerator();
+        (long, int) goldenKey = (-1, 0), runKey = (-1, 0);
+        bool NextGolden()
+        {
+            if (!golden.MoveNext()) return false;
+            var (row, line) = golden.Current;
+            var key = RowKey.Parse(row.Packet)
+                ?? throw new CaseFormatException(goldenFile, (int)line, 1, $"packet '{row.Packet}' is not a packet number (N, Nr or NrK)");
+            if (key.CompareTo(goldenKey) <= 0)
+                throw new CaseFormatException(goldenFile, (int)line, 1,
+                    $"golden rows out of packet order: '{row.Packet}' after '{RowKey.Text(goldenKey)}' (rerun with --update to rewrite it)");
+            goldenKey = key;
+            return true;
+        }
+        bool NextRun()
+        {
+            if (!run.MoveNext()) return false;
+            actualRows++;
+            var key = RowKey.Parse(run.Current.Packet) ?? throw new InvalidOperationException($"the run made a row with key '{run.Current.Packet}'");
+            if (key.CompareTo(runKey) <= 0) throw new InvalidOperationException($"the run's rows are out of packet order at '{run.Current.Packet}'");
+            runKey = key;
+            return true;
+        }
+        bool haveGolden = NextGolden(), haveRun = NextRun();
+        while (haveGolden || haveRun)
+        {
+            int order = !haveGolden ? 1 : !haveRun ? -1 : goldenKey.CompareTo(runKey);
+            if (order < 0)
+            {
+                var e = golden.Current.Row;
+                result.Add(new CellDifference(e.Packet, "*", Summary(e), CellDifference.MissingRow, ""));
+                haveGolden = NextGolden();
+            }
+            else if (order > 0)
+            {
+                var a = run.Current;
+                result.Add(new CellDifference(a.Packet, "*", CellDifference.ExtraRow, Summary(a), a.Path));
+                haveRun = NextRun();
+            }
+            else
+            {
+                AddCellDifferences(result, golden.Current.Row, run.Current, ignoredColumns);
+                haveGolden = NextGolden();
+                haveRun = NextRun();
+            }
+        }
+        return (result.ToImmutable(), actualRows);
+    }
+
+    private static void AddCellDifferences(ImmutableArray<CellDifference>.Builder result, GoldenRow e, GoldenRow a, IReadOnlyCollection<string> ignoredColumns)
+    {
+        for (int c = 1; c < GoldenRow.Columns.Length; c++)
+        {
+            if (ignoredColumns.Contains(GoldenRow.Columns[c])) continue;
+            if (!string.Equals(e[c], a[c], StringComparison.Ordinal))
+                result.Add(new CellDifference(e.Packet, GoldenRow.Columns[c], e[c], a[c], a.Path));
+        }
+    }
+
+    /// <summary>A row key as (packet number, generated row: 0 for the packet's own, K for "rK", 1 for "r").</summary>
+    private static class RowKey
+    {
+        public static (long Packet, int Generated)? Parse(string key)
+        {
+            int r = key.IndexOf('r', StringComparison.Ordinal);
+            var number = r < 0 ? key : key[..r];
+            if (number.Length == 0 || !number.All(char.IsAsciiDigit) || !long.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out long packet)) return null;
+            if (r < 0) return (packet, 0);
+            var generated = key[(r + 1)..];
+            if (generated.Length == 0) return (packet, 1);
+            if (!generated.All(char.IsAsciiDigit) || !int.TryParse(generated, NumberStyles.None, CultureInfo.InvariantCulture, out int k) || k < 2) return null;
+            return (packet, k);
+        }
+
+        public static string Text((long Packet, int Generated) key) => key.Generated switch
+        {
+            0 => key.Packet.ToString(CultureInfo.InvariantCulture),
+            1 => key.Packet.ToString(CultureInfo.InvariantCulture) + "r",
+            _ => string.Create(CultureInfo.InvariantCulture, $"{key.Packet}r{key.Generated}"),
+        };
     }
 
     /// <summary>The packets (row keys) that differ, in order.</summary>

@@ -9,9 +9,11 @@ namespace Harness.Golden.Csv;
 /// <summary>Turns outcomes into golden rows (the documented column meanings live here and in the README).</summary>
 public static class OutcomeProjection
 {
-    public static ImmutableArray<GoldenRow> Project(IEnumerable<Outcome> outcomes)
+    public static ImmutableArray<GoldenRow> Project(IEnumerable<Outcome> outcomes) => [.. ProjectLazily(outcomes)];
+
+    /// <summary>The rows of <paramref name="outcomes"/>, each made as its outcome arrives (for a replay streamed to a check).</summary>
+    public static IEnumerable<GoldenRow> ProjectLazily(IEnumerable<Outcome> outcomes)
     {
-        var rows = ImmutableArray.CreateBuilder<GoldenRow>();
         var generatedCount = new Dictionary<long, int>();
         var texts = new RowTexts();
         foreach (var o in outcomes)
@@ -27,9 +29,8 @@ public static class OutcomeProjection
             {
                 key = o.PacketNumber.ToString(CultureInfo.InvariantCulture);
             }
-            rows.Add(ToRow(o, key, texts));
+            yield return ToRow(o, key, texts);
         }
-        return rows.ToImmutable();
     }
 
     /// <summary>One outcome as a row; <paramref name="packetKey"/> fills the "packet" column.</summary>

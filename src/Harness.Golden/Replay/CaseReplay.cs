@@ -23,7 +23,7 @@ public sealed record CaseInputs(Ruleset? Ipv4, Ruleset? Ipv6, Host Host, EngineO
 public static class CaseReplay
 {
     /// <summary>The replayer <c>harness check</c> uses by default.</summary>
-    public static CaseReplayer Engine { get; } = m => OutcomeProjection.Project(Stream(m));
+    public static CaseReplayer Engine { get; } = m => OutcomeProjection.ProjectLazily(Stream(m));
 
     /// <summary>Loads the case's rulesets, host and options.</summary>
     public static CaseInputs LoadInputs(CaseManifest m)

@@ -28,7 +28,7 @@ public class CheckRunnerTests
             Dir.File($"captures/{name}/case.yaml", manifest ?? "rules: r.rules\nhost: host.yaml\nflows: f.yaml\n");
         }
 
-        public ImmutableArray<GoldenRow> Replay(CaseManifest m) => Rows[m.Name];
+        public IEnumerable<GoldenRow> Replay(CaseManifest m) => Rows[m.Name];
 
         public CheckReport Check(bool update = false, string? junit = null, string? filter = null) =>
             CheckRunner.Run(new CheckOptions { Roots = [Captures], GoldenDirectory = Golden, Update = update, JUnitPath = junit, Filter = filter }, Replay);
