@@ -158,6 +158,11 @@ public sealed partial class Engine
 
         var route = _runtime.Fib.Lookup(s.Ip.Destination, s.Ip.Source, s.Mark, s.InInterface);
         s.Route = route;
+        // ip_route_input (ip_check_mc_rcu) and ip6_mc_input: a multicast for a group the host has not joined on the
+        // arriving device is dropped after PREROUTING, before INPUT (no multicast routing is modelled)
+        if (route.Kind == RouteKind.Multicast && hostIface is not null && !IsMember(hostIface, s.Ip.Destination))
+            return Finish(s, FinalVerdict.Drop, Disposition.Dropped,
+                $"multicast group {s.Ip.Destination} not joined on {hostIface.Name}", Hook.Prerouting);
         if (ValidateSource(s) is { } invalid)
             return Finish(s, FinalVerdict.Drop, Disposition.Dropped, invalid, Hook.Prerouting);
 
@@ -365,30 +370,21 @@ public sealed partial class Engine
 
     /// <summary>
     /// Whether a locally sent broadcast or multicast is also received by the host (the output route's RTCF_LOCAL):
-    /// always for a broadcast; for multicast when the host is a member of the group on the device: the groups of
-    /// <see cref="EngineOptions.MulticastGroups"/>, and the ones the kernel joins by itself: 224.0.0.1 on every device
-    /// with an IPv4 address; ff01::1, ff02::1,
-    /// the solicited-node group of each of the device's IPv6 addresses, and ff01::2, ff02::2, ff05::2 when IPv6
-    /// forwarding is on.
+    /// always for a broadcast; for multicast when the host is a member of the group on the device (<see cref="IsMember"/>).
     /// </summary>
     private bool LoopsBack(RouteResult route, Address destination)
     {
         if (route.Kind == RouteKind.Broadcast) return true;
         var iface = route.Device is null ? null : _runtime.Interface(route.Device);
-        if (iface is null) return false;
-        if (_runtime.Options.MulticastGroups is { } joined && joined.Contains((iface.Name, destination))) return true;
-        if (destination.Family == Family.IPv4)
-            return (uint)destination.Value == 0xE000_0001 && iface.Addresses.Any(a => a.Address.Family == Family.IPv4);
-        if (!iface.Addresses.Any(a => a.Address.Family == Family.IPv6)) return false;
-        UInt128 v = destination.Value;
-        UInt128 allNodesNode = (UInt128)0xFF01 << 112 | 1, allNodesLink = (UInt128)0xFF02 << 112 | 1;
-        if (v == allNodesNode || v == allNodesLink) return true;
-        if (_runtime.Ipv6Forwarding && (v == allNodesNode + 1 || v == allNodesLink + 1 || v == ((UInt128)0xFF05 << 112 | 2))) return true;
-        UInt128 solicitedPrefix = (UInt128)0xFF02 << 112 | (UInt128)1 << 32 | (UInt128)0xFF << 24;
-        foreach (var a in iface.Addresses)
-            if (a.Address.Family == Family.IPv6 && v == (solicitedPrefix | (a.Address.Value & 0xFF_FFFF))) return true;
-        return false;
+        return iface is not null && IsMember(iface, destination);
     }
+
+    /// <summary>
+    /// Whether the host is a member of multicast <paramref name="group"/> on <paramref name="iface"/>: a group the host
+    /// lists for the device (<see cref="HostInterface.MulticastGroups"/>, from `ip maddr` or the host YAML), or one the
+    /// kernel joins by itself (224.0.0.1, ff01::1, ff02::1, solicited-node groups, all-routers with IPv6 forwarding).
+    /// </summary>
+    private bool IsMember(HostInterface iface, Address group) => iface.IsMember(group, _runtime.Ipv6Forwarding);
 
     /// <summary>
     /// The route of a packet the host makes: the FIB's, with the device filled in for 255.255.255.255 and multicast

@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using Harness.Net;
 using Harness.Rules;
 
 namespace Harness.Engine;
@@ -16,8 +15,6 @@ namespace Harness.Engine;
 /// as captured (faster, for consumers that read fields only: golden CSV columns, path, verdicts).
 /// <see cref="Backend"/>: which iptables loaded the rules (it matters for packets whose headers a match cannot read);
 /// null: what the ruleset's dump says (<see cref="Ruleset.Backend"/>), else iptables-nft.
-/// <see cref="MulticastGroups"/>: the groups some socket of the host joined, by device (`ip maddr`), beyond the ones the
-/// kernel joins by itself; a multicast the host sends to one of them is looped back to it (ip_mc_output, ip6_finish_output2).
 /// </summary>
 public sealed record EngineOptions(
     int Seed = 0,
@@ -27,8 +24,7 @@ public sealed record EngineOptions(
     ImmutableHashSet<long>? LocallyGenerated = null,
     bool LinearWalk = false,
     bool RebuildBytes = true,
-    IptablesBackend? Backend = null,
-    ImmutableHashSet<(string Interface, Address Group)>? MulticastGroups = null)
+    IptablesBackend? Backend = null)
 {
     public static readonly EngineOptions Default = new();
 }

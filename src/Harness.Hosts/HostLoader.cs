@@ -19,9 +19,10 @@ public static class HostLoader
         ("ip-route.json", "ip -j route show table all"),
         ("ip-rule.json", "ip -j rule"),
         ("sysctl.txt", "sysctl -a"),
+        ("ip-maddr.json", "ip -j maddr"),
     ];
 
-    /// <summary>Optional fifth file: IPv6 policy rules ("ip -6 -j rule"); without it IPv6 has the default rules.</summary>
+    /// <summary>Optional extra file: IPv6 policy rules ("ip -6 -j rule"); without it IPv6 has the default rules.</summary>
     public const string Ipv6RuleFile = "ip-rule6.json";
 
     /// <summary>A directory of dumps, or a YAML file.</summary>
@@ -37,9 +38,10 @@ public static class HostLoader
     public static Host ParseYaml(string text, string file = "<host>") => HostYamlReader.Read(file, text);
 
     /// <summary>
-    /// A folder holding ip-addr.json, ip-route.json, ip-rule.json (and optionally ip-rule6.json) and sysctl.txt; any
-    /// missing file means the kernel's defaults (only lo; the kernel's own routes for the addresses; the default rules;
-    /// default sysctls).
+    /// A folder holding ip-addr.json, ip-route.json, ip-rule.json (and optionally ip-rule6.json), sysctl.txt and
+    /// ip-maddr.json; any missing file means the kernel's defaults (only lo; the kernel's own routes for the addresses;
+    /// the default rules; default sysctls; only the multicast groups the kernel joins by itself). ip-maddr.json entries
+    /// for interfaces ip-addr.json does not list (a bridge port left out of it) are skipped.
     /// </summary>
     public static Host LoadDirectory(string dir)
     {
@@ -54,6 +56,11 @@ public static class HostLoader
         var addrPath = Path.Combine(dir, "ip-addr.json");
         var interfaces = Optional("ip-addr.json") is { } addrText ? IpJsonReader.ReadAddresses(addrPath, addrText) : [];
         if (!interfaces.Any(i => i.IsLoopback)) interfaces = interfaces.Insert(0, KernelDefaults.Loopback);
+        if (Optional("ip-maddr.json") is { } maddrText)
+        {
+            var groups = IpJsonReader.ReadMulticast(Path.Combine(dir, "ip-maddr.json"), maddrText);
+            interfaces = interfaces.Select(i => groups.TryGetValue(i.Name, out var g) ? i with { MulticastGroups = g } : i).ToImmutableArray();
+        }
 
         var routePath = Path.Combine(dir, "ip-route.json");
         var routes = Optional("ip-route.json") is { } routeText

@@ -142,7 +142,17 @@ public class ExtensionTests
         Assert.Equal("filter:INPUT:policy", engine.Process(P.Udp("198.51.100.7", 1, "10.0.0.10", 80, payload: 500))[0].DecidingRule);
         Assert.Equal("filter:INPUT:3", engine.Process(P.Tcp("198.51.100.7", 1, "10.0.0.10", 80, TcpFlags.Syn, ttl: 3))[0].DecidingRule);
         Assert.Equal("filter:INPUT:4", engine.Process(P.Syn("10.0.0.7", 1, "10.0.0.255", 80))[0].DecidingRule);
-        Assert.Equal("filter:INPUT:5", engine.Process(P.Udp("10.0.0.7", 1, "224.0.0.251", 5353, payload: 300))[0].DecidingRule);
+        // mDNS reaches INPUT only when some socket joined 224.0.0.251 on eth0 (avahi does); else routing drops it
+        var mdns = P.Udp("10.0.0.7", 1, "224.0.0.251", 5353, payload: 300);
+        var notJoined = engine.Process(mdns)[0];
+        Assert.Equal(Disposition.Dropped, notJoined.Disposition);
+        Assert.Null(notJoined.DecidingRule);
+        var host = TestHosts.Server();
+        host = host with { Interfaces = host.Interfaces.Select(i => i.Name == "eth0" ? i with { MulticastGroups = [Address.Parse("224.0.0.251")] } : i).ToImmutableArray() };
+        var joined = Engine.Create(TestRules.Load(Filter("-A INPUT -m pkttype --pkt-type multicast -j ACCEPT")), null, host, EngineOptions.Default);
+        var delivered = joined.Process(mdns)[0];
+        Assert.Equal("filter:INPUT:1", delivered.DecidingRule);
+        Assert.Equal(Disposition.Delivered, delivered.Disposition);
     }
 
     [Fact]

@@ -41,22 +41,76 @@ public sealed class LocalBroadcastTests(ITestOutputHelper output)
         return text.ToString();
     }
 
-    private static Host Sender() => new(
+    /// <summary>
+    /// The sender; <paramref name="joined"/>: veth0 lists the groups a socket of the sender joined there (in the kernel
+    /// check: IP_ADD_MEMBERSHIP 239.1.2.4, IPV6_JOIN_GROUP ff02::1:3), as `ip maddr` shows them.
+    /// </summary>
+    private static Host Sender(bool joined = true) => new(
         [
             new HostInterface("lo", 1, new MacAddress(0), [new InterfaceAddress(Address.Parse("127.0.0.1"), 8), new InterfaceAddress(Address.Parse("::1"), 128)], IsLoopback: true, Mtu: 65536),
             new HostInterface("veth0", 2, MacAddress.Parse("02:00:00:00:aa:01"),
-                [new InterfaceAddress(Address.Parse("10.9.0.1"), 24), new InterfaceAddress(Address.Parse("fe80::aa:1"), 64)]),
+                [new InterfaceAddress(Address.Parse("10.9.0.1"), 24), new InterfaceAddress(Address.Parse("fe80::aa:1"), 64)])
+            {
+                MulticastGroups = joined ? [Address.Parse("239.1.2.4"), Address.Parse("ff02::1:3")] : [],
+            },
         ],
         [],
         ImmutableArray<RoutingRule>.Empty,
         Sysctls.Defaults);
 
-    /// <summary>The groups a socket of the sender joined on veth0 (in the kernel check: IP_ADD_MEMBERSHIP, IPV6_JOIN_GROUP).</summary>
-    private static readonly EngineOptions Joined = new(MulticastGroups: [("veth0", Address.Parse("239.1.2.4")), ("veth0", Address.Parse("ff02::1:3"))]);
+    private static Engine Create(Family family, bool joined = true) => family == Family.IPv4
+        ? Engine.Create(TestRules.Load(Rules()), null, Sender(joined), EngineOptions.Default)
+        : Engine.Create(null, TestRules.Load(Rules(), Family.IPv6), Sender(joined), EngineOptions.Default);
 
-    private static Engine Create(Family family) => family == Family.IPv4
-        ? Engine.Create(TestRules.Load(Rules()), null, Sender(), Joined)
-        : Engine.Create(null, TestRules.Load(Rules(), Family.IPv6), Sender(), Joined);
+    [Theory]
+    [InlineData("239.1.2.4")]
+    [InlineData("ff02::1:3")]
+    public void A_group_the_host_does_not_list_is_not_looped_back(string destination)
+    {
+        var family = destination.Contains(':') ? Family.IPv6 : Family.IPv4;
+        var engine = Create(family, joined: false);
+        var outcome = Assert.Single(engine.Process(P.Udp(family == Family.IPv4 ? "10.9.0.1" : "fe80::aa:1", 40000, destination, 5000, iface: null)));
+        Assert.Equal(Disposition.Sent, outcome.Disposition);
+        Assert.Equal(NotLooped, Counts(engine, family));
+    }
+
+    [Fact]
+    public void Groups_from_an_ip_maddr_dump_loop_a_copy_back()
+    {
+        // what "ip -j maddr" printed on 6.18 after a socket joined 239.1.2.4 twice and ff02::1:3 on veth0
+        const string addr = """
+            [{"ifindex":2,"ifname":"veth0","mtu":1500,"address":"02:00:00:00:aa:01","addr_info":[
+               {"family":"inet","local":"10.9.0.1","prefixlen":24},{"family":"inet6","local":"fe80::aa:1","prefixlen":64}]}]
+            """;
+        const string maddr = """
+            [{"ifindex":1,"ifname":"lo","maddr":[{"family":"inet","address":"224.0.0.1"},{"family":"inet6","address":"ff02::1"},{"family":"inet6","address":"ff01::1"}]},
+             {"ifindex":2,"ifname":"veth0","maddr":[{"link":"33:33:00:00:00:01"},{"link":"01:00:5e:01:02:04"},{"family":"inet","address":"239.1.2.4","users":2},
+               {"family":"inet","address":"224.0.0.1"},{"family":"inet6","address":"ff02::1:3"},{"family":"inet6","address":"ff02::1:ffaa:1"},{"family":"inet6","address":"ff02::1"},{"family":"inet6","address":"ff01::1"}]}]
+            """;
+        var dir = Directory.CreateTempSubdirectory("hx-maddr-host");
+        try
+        {
+            File.WriteAllText(Path.Combine(dir.FullName, "ip-addr.json"), addr);
+            var without = HostLoader.LoadDirectory(dir.FullName);
+            File.WriteAllText(Path.Combine(dir.FullName, "ip-maddr.json"), maddr);
+            var with = HostLoader.LoadDirectory(dir.FullName);
+            foreach (var (destination, family) in new[] { ("239.1.2.4", Family.IPv4), ("ff02::1:3", Family.IPv6) })
+            {
+                var packet = P.Udp(family == Family.IPv4 ? "10.9.0.1" : "fe80::aa:1", 40000, destination, 5000, iface: null);
+                var v4 = family == Family.IPv4 ? TestRules.Load(Rules()) : null;
+                var v6 = family == Family.IPv6 ? TestRules.Load(Rules(), Family.IPv6) : null;
+                var looped = Engine.Create(v4, v6, with, EngineOptions.Default).Process(packet);
+                Assert.Equal(2, looped.Count);
+                Assert.Equal(Disposition.Delivered, looped[1].Disposition);
+                Assert.EndsWith("multicast sent on veth0", looped[1].Reason, StringComparison.Ordinal);
+                Assert.Single(Engine.Create(v4, v6, without, EngineOptions.Default).Process(packet));
+            }
+        }
+        finally
+        {
+            dir.Delete(true);
+        }
+    }
 
     /// <summary>"table CHAIN rule=count" for every rule that counted, in a fixed order.</summary>
     private static string Counts(Engine engine, Family family)

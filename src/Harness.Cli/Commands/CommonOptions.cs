@@ -22,7 +22,7 @@ public sealed class ReplayOptions
     public Option<string> Host { get; } = new("--host")
     {
         Description = "Host description: a YAML file, or a directory holding ip-addr.json (ip -j addr), ip-route.json " +
-            "(ip -j route show table all), ip-rule.json (ip -j rule) and sysctl.txt (sysctl -a)",
+            "(ip -j route show table all), ip-rule.json (ip -j rule), sysctl.txt (sysctl -a) and ip-maddr.json (ip -j maddr)",
         Required = true,
         HelpName = "FILE|DIR",
     };

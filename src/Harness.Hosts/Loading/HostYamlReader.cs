@@ -98,7 +98,7 @@ internal static class HostYamlReader
         foreach (var item in tree.Sequence(node, "interfaces").Children)
         {
             var map = tree.Mapping(item, "an interface");
-            var k = tree.Keys(map, "an interface", "name", "mac", "addresses", "index", "mtu", "loopback");
+            var k = tree.Keys(map, "an interface", "name", "mac", "addresses", "index", "mtu", "loopback", "multicast");
             var name = tree.Scalar(tree.Required(k, map, "name", "an interface"), "the interface name");
             if (name.Length is 0 or > 15 || name.Any(c => char.IsWhiteSpace(c) || c == '/'))
                 throw tree.Error(k["name"], $"invalid interface name '{name}' (1-15 characters, no spaces or '/')");
@@ -126,7 +126,18 @@ internal static class HostYamlReader
             }
             int index = k.TryGetValue("index", out var idx) ? (int)tree.Integer(idx, "index", 1, int.MaxValue) : 0;
             int mtu = k.TryGetValue("mtu", out var mtuNode) ? (int)tree.Integer(mtuNode, "mtu", 68, 65536) : loopback ? 65536 : 1500;
-            result.Add(new HostInterface(name, index, mac, addresses.ToImmutable(), loopback, mtu));
+            var groups = ImmutableArray.CreateBuilder<Address>();
+            if (k.TryGetValue("multicast", out var mcNode))
+            {
+                foreach (var (text, n) in tree.ScalarList(mcNode, "multicast"))
+                {
+                    if (!Address.TryParse(text, out var group) || !IpJsonReader.IsMulticast(group))
+                        throw tree.Error(n, $"invalid multicast group '{text}' (expected an address in 224.0.0.0/4 or ff00::/8, e.g. 239.1.2.3 or ff05::1:3)");
+                    if (groups.Contains(group)) throw tree.Error(n, $"duplicate multicast group '{text}' on interface '{name}'");
+                    groups.Add(group);
+                }
+            }
+            result.Add(new HostInterface(name, index, mac, addresses.ToImmutable(), loopback, mtu) { MulticastGroups = groups.ToImmutable() });
         }
         return result.ToImmutable();
     }

@@ -6,7 +6,8 @@ using Harness.Net;
 namespace Harness.Hosts.Loading;
 
 /// <summary>
-/// Reads what iproute2 prints with -j: "ip -j addr", "ip -j route show table all", "ip -j rule" (and "ip -6 -j rule").
+/// Reads what iproute2 prints with -j: "ip -j addr", "ip -j route show table all", "ip -j rule" (and "ip -6 -j rule"),
+/// "ip -j maddr".
 /// Keys that change forwarding but that the host model cannot express are errors naming the entry; keys that only
 /// describe (protocol, scope, flags, lifetimes, …) are skipped.
 /// </summary>
@@ -191,6 +192,60 @@ internal static class IpJsonReader
         }
         return result.ToImmutable();
     }
+
+    /// <summary>
+    /// "ip -j maddr": per interface ("ifname"), the "maddr" list; its inet and inet6 entries ({"family": "inet",
+    /// "address": "239.1.2.3", "users": 2}) are the groups the host is a member of on the device; link-layer entries
+    /// ({"link": "01:00:5e:01:02:03"}) only open the device's hardware filter and are skipped. A group that is not
+    /// multicast, or of the other family, is an error naming the interface.
+    /// </summary>
+    public static ImmutableDictionary<string, ImmutableArray<Address>> ReadMulticast(string file, string text)
+    {
+        var result = ImmutableDictionary.CreateBuilder<string, ImmutableArray<Address>>(StringComparer.Ordinal);
+        int n = 0;
+        foreach (var link in Entries(file, text))
+        {
+            n++;
+            var name = String(file, link, "ifname", $"entry {n}");
+            var where = $"interface '{name}'";
+            foreach (var prop in link.EnumerateObject())
+            {
+                if (prop.Name is "ifindex" or "ifname" or "maddr") continue;
+                throw Error(file, $"{where}: unknown key '{prop.Name}'");
+            }
+            var groups = ImmutableArray.CreateBuilder<Address>();
+            if (link.TryGetProperty("maddr", out var list))
+            {
+                if (list.ValueKind != JsonValueKind.Array) throw Error(file, $"{where}: 'maddr' is not a list");
+                foreach (var entry in list.EnumerateArray())
+                {
+                    if (entry.ValueKind != JsonValueKind.Object) throw Error(file, $"{where}: expected objects in 'maddr'");
+                    foreach (var prop in entry.EnumerateObject())
+                    {
+                        if (prop.Name is "link" or "family" or "address" or "users" or "static") continue;
+                        throw Error(file, $"{where}: unknown multicast key '{prop.Name}'");
+                    }
+                    if (!entry.TryGetProperty("family", out var fam)) continue; // a link-layer address
+                    var family = fam.GetString() switch
+                    {
+                        "inet" => Family.IPv4,
+                        "inet6" => Family.IPv6,
+                        var other => throw Error(file, $"{where}: unknown multicast family '{other}'"),
+                    };
+                    var group = ParseAddress(file, String(file, entry, "address", where), where);
+                    if (group.Family != family || !IsMulticast(group))
+                        throw Error(file, $"{where}: '{group}' is not an {fam.GetString()} multicast group");
+                    if (!groups.Contains(group)) groups.Add(group);
+                }
+            }
+            if (result.ContainsKey(name)) throw Error(file, $"{where}: listed twice");
+            result[name] = groups.ToImmutable();
+        }
+        return result.ToImmutable();
+    }
+
+    internal static bool IsMulticast(Address a) =>
+        a.Family == Family.IPv4 ? ((uint)a.Value >> 28) == 0xE : (a.Value >> 120) == 0xFF;
 
     private static Cidr? Selector(string file, JsonElement r, string key, string lenKey, string where)
     {

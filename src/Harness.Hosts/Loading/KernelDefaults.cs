@@ -77,6 +77,28 @@ public static class KernelDefaults
         }
     }
 
+    /// <summary>
+    /// Whether <paramref name="group"/> is one the kernel joins on <paramref name="iface"/> by itself (without a socket
+    /// asking): 224.0.0.1 (ip_mc_up) on a device with an IPv4 address; ff01::1 and ff02::1 (ipv6_add_dev) on a device
+    /// with an IPv6 address; the solicited-node group ff02::1:ffXX:XXXX of each of its IPv6 addresses (addrconf_join_solict,
+    /// not on lo); ff01::2, ff02::2 and ff05::2 when IPv6 forwarding is on (dev_forward_change).
+    /// </summary>
+    public static bool IsOwnGroup(HostInterface iface, Address group, bool ipv6Forwarding)
+    {
+        if (group.Family == Family.IPv4)
+            return (uint)group.Value == 0xE000_0001 && iface.Addresses.Any(a => a.Address.Family == Family.IPv4);
+        if (!iface.Addresses.Any(a => a.Address.Family == Family.IPv6)) return false;
+        UInt128 v = group.Value;
+        UInt128 allNodesNode = (UInt128)0xFF01 << 112 | 1, allNodesLink = (UInt128)0xFF02 << 112 | 1;
+        if (v == allNodesNode || v == allNodesLink) return true;
+        if (ipv6Forwarding && (v == allNodesNode + 1 || v == allNodesLink + 1 || v == ((UInt128)0xFF05 << 112 | 2))) return true;
+        if (iface.IsLoopback) return false;
+        UInt128 solicitedPrefix = (UInt128)0xFF02 << 112 | (UInt128)1 << 32 | (UInt128)0xFF << 24;
+        foreach (var a in iface.Addresses)
+            if (a.Address.Family == Family.IPv6 && v == (solicitedPrefix | (a.Address.Value & 0xFF_FFFF))) return true;
+        return false;
+    }
+
     /// <summary>"main", "local", "default" or a number (1..2^32-1), as ip prints table ids.</summary>
     public static bool TryParseTable(string text, out int table)
     {

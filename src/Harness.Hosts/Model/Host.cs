@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Harness.Hosts.Loading;
 using Harness.Net;
 
 namespace Harness.Hosts;
@@ -35,7 +36,23 @@ public sealed record HostInterface(
     MacAddress Mac,
     ImmutableArray<InterfaceAddress> Addresses,
     bool IsLoopback = false,
-    int Mtu = 1500);
+    int Mtu = 1500)
+{
+    /// <summary>
+    /// The IPv4 and IPv6 multicast groups the host is a member of on this device, as `ip maddr` lists them (its inet and
+    /// inet6 entries: groups some socket joined, and the kernel's own ones when read from a dump). The groups the kernel
+    /// joins by itself (224.0.0.1, ff01::1, ff02::1, each address's solicited-node group, the all-routers groups when
+    /// IPv6 forwarding is on) count as joined whether listed or not (<see cref="KernelDefaults.IsOwnGroup"/>).
+    /// </summary>
+    public ImmutableArray<Address> MulticastGroups { get; init; } = ImmutableArray<Address>.Empty;
+
+    /// <summary>
+    /// Whether the host is a member of <paramref name="group"/> on this device: a listed group or one the kernel joins
+    /// by itself (<paramref name="ipv6Forwarding"/>: net.ipv6.conf.all.forwarding, which adds the all-routers groups).
+    /// </summary>
+    public bool IsMember(Address group, bool ipv6Forwarding) =>
+        MulticastGroups.Contains(group) || KernelDefaults.IsOwnGroup(this, group, ipv6Forwarding);
+}
 
 /// <summary>An address with its prefix (e.g. 10.1.0.1/24) and, for IPv4, the broadcast address.</summary>
 public sealed record InterfaceAddress(Address Address, int PrefixLength, Address? Broadcast = null)

@@ -88,6 +88,8 @@ public class HostLoaderTests(ITestOutputHelper output)
     [InlineData("rules:\n  - priority: 5\n    fwmark: 0xzz\n    table: 7\n", 3, 13, "invalid fwmark '0xzz'")]
     [InlineData("interfaces: [\n", 2, 1, "invalid YAML")]
     [InlineData("sysctls:\n  a: 1\n  a: 2\n", 3, 3, "uplicate key")]
+    [InlineData("interfaces:\n  - name: lan0\n    mac: 02:00:00:00:01:01\n    multicast: [10.1.2.3]\n", 4, 17, "invalid multicast group '10.1.2.3'")]
+    [InlineData("interfaces:\n  - name: lan0\n    mac: 02:00:00:00:01:01\n    multicast: [239.1.2.3, 239.1.2.3]\n", 4, 28, "duplicate multicast group '239.1.2.3' on interface 'lan0'")]
     public void Yaml_errors_name_file_line_and_column(string yaml, int line, int column, string expected)
     {
         var e = Assert.Throws<HostFormatException>(() => HostLoader.ParseYaml(yaml, "h.yaml"));
@@ -125,6 +127,83 @@ public class HostLoaderTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Yaml_multicast_lists_the_groups_joined_per_interface_and_the_kernels_own_count_too()
+    {
+        var host = HostLoader.ParseYaml("""
+            interfaces:
+              - name: lan0
+                mac: 02:00:00:00:01:01
+                addresses: [10.1.0.1/24, fd00:1::1/64]
+                multicast: [224.0.0.251, ff02::fb]
+              - name: wan0
+                mac: 02:00:00:00:02:01
+                addresses: 203.0.113.2/30
+            """, "mc.yaml");
+        var lan = host.FindInterface("lan0")!;
+        var wan = host.FindInterface("wan0")!;
+        Assert.Equal(["224.0.0.251", "ff02::fb"], lan.MulticastGroups.Select(a => a.ToString()));
+        Assert.Empty(wan.MulticastGroups);
+        Assert.True(lan.IsMember(Address.Parse("224.0.0.251"), ipv6Forwarding: false));
+        Assert.False(wan.IsMember(Address.Parse("224.0.0.251"), ipv6Forwarding: false));
+        // the kernel's own: all-hosts on an IPv4 device, all-nodes and the solicited-node group on an IPv6 one
+        Assert.True(wan.IsMember(Address.Parse("224.0.0.1"), ipv6Forwarding: false));
+        Assert.False(wan.IsMember(Address.Parse("ff02::1"), ipv6Forwarding: false)); // wan0 has no IPv6 address
+        Assert.True(lan.IsMember(Address.Parse("ff02::1:ff00:1"), ipv6Forwarding: false));
+        Assert.False(lan.IsMember(Address.Parse("ff02::2"), ipv6Forwarding: false));
+        Assert.True(lan.IsMember(Address.Parse("ff02::2"), ipv6Forwarding: true));
+    }
+
+    /// <summary>"ip -j maddr" as iproute2 6.1 printed it on Linux 6.18 after sockets joined 239.1.2.3 (twice) and ff05::1:3.</summary>
+    private const string MaddrJson = """
+        [{"ifindex":1,"ifname":"lo","maddr":[{"family":"inet","address":"224.0.0.1"},{"family":"inet6","address":"ff02::1"},{"family":"inet6","address":"ff01::1"}]},
+         {"ifindex":2,"ifname":"lan0","maddr":[{"link":"33:33:00:00:00:01"},{"link":"01:00:5e:00:00:01"},{"link":"33:33:ff:00:00:01"},{"link":"01:00:5e:01:02:03"},
+           {"family":"inet","address":"239.1.2.3","users":2},{"family":"inet","address":"224.0.0.1"},{"family":"inet6","address":"ff05::1:3"},
+           {"family":"inet6","address":"ff02::1:ff00:1"},{"family":"inet6","address":"ff02::1"},{"family":"inet6","address":"ff01::1"}]},
+         {"ifindex":7,"ifname":"br-port0","maddr":[{"family":"inet","address":"239.9.9.9"}]}]
+        """;
+
+    [Fact]
+    public void Ip_maddr_dump_gives_each_interfaces_groups_and_skips_link_entries()
+    {
+        using var dir = new TempDir();
+        dir.File("ip-addr.json", """
+            [{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP"],"mtu":65536,"link_type":"loopback","address":"00:00:00:00:00:00","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8}]},
+             {"ifindex":2,"ifname":"lan0","mtu":1500,"address":"02:00:00:00:01:01","addr_info":[{"family":"inet","local":"10.1.0.1","prefixlen":24},{"family":"inet6","local":"fd00:1::1","prefixlen":64}]}]
+            """);
+        var without = HostLoader.LoadDirectory(dir.Path);
+        Assert.Empty(without.FindInterface("lan0")!.MulticastGroups); // no ip-maddr.json: the kernel's own groups only
+        Assert.True(without.FindInterface("lan0")!.IsMember(Address.Parse("224.0.0.1"), false));
+        Assert.False(without.FindInterface("lan0")!.IsMember(Address.Parse("239.1.2.3"), false));
+
+        dir.File("ip-maddr.json", MaddrJson);
+        var host = HostLoader.LoadDirectory(dir.Path);
+        var lan = host.FindInterface("lan0")!;
+        Assert.Equal(["239.1.2.3", "224.0.0.1", "ff05::1:3", "ff02::1:ff00:1", "ff02::1", "ff01::1"], lan.MulticastGroups.Select(a => a.ToString()));
+        Assert.Equal(["224.0.0.1", "ff02::1", "ff01::1"], host.FindInterface("lo")!.MulticastGroups.Select(a => a.ToString()));
+        Assert.True(lan.IsMember(Address.Parse("239.1.2.3"), false));
+        Assert.True(lan.IsMember(Address.Parse("ff05::1:3"), false));
+        Assert.Null(host.FindInterface("br-port0")); // an interface ip-addr.json leaves out is skipped
+        Assert.Equal(["lo", "lan0"], host.Interfaces.Select(i => i.Name));
+    }
+
+    [Theory]
+    [InlineData("""[{"ifindex":2,"ifname":"lan0","maddr":[{"family":"inet","address":"10.1.2.3"}]}]""", "interface 'lan0': '10.1.2.3' is not an inet multicast group")]
+    [InlineData("""[{"ifindex":2,"ifname":"lan0","maddr":[{"family":"inet","address":"ff02::1"}]}]""", "interface 'lan0': 'ff02::1' is not an inet multicast group")]
+    [InlineData("""[{"ifindex":2,"ifname":"lan0","maddr":[{"family":"inet","address":"239.1.2.3","sources":["10.0.0.1"]}]}]""", "interface 'lan0': unknown multicast key 'sources'")]
+    [InlineData("""[{"ifindex":2,"ifname":"lan0","colour":"blue"}]""", "interface 'lan0': unknown key 'colour'")]
+    [InlineData("""[{"ifindex":2,"ifname":"lan0","maddr":[{"family":"inet","address":"bogus"}]}]""", "interface 'lan0': invalid address 'bogus'")]
+    [InlineData("""{"ifname":"lan0"}""", "expected a JSON array")]
+    public void Ip_maddr_dump_errors_name_the_file_and_interface(string json, string expected)
+    {
+        using var dir = new TempDir();
+        dir.File("ip-maddr.json", json);
+        var e = Assert.Throws<HostFormatException>(() => HostLoader.LoadDirectory(dir.Path));
+        output.WriteLine(e.Message);
+        Assert.Contains("ip-maddr.json", e.Message);
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
     public void Sysctl_line_without_equals_names_its_line()
     {
         using var dir = new TempDir();
@@ -153,7 +232,7 @@ public class HostLoaderTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// A throwaway namespace set up like the YAML router above, dumped with the four documented commands: the
+    /// A throwaway namespace set up like the YAML router above, dumped with the five documented commands: the
     /// loader reads the dumps, and the routes the YAML loader derives equal the kernel's own.
     /// </summary>
     [Fact]
@@ -183,6 +262,16 @@ public class HostLoaderTests(ITestOutputHelper output)
             File.WriteAllText(Path.Combine(dir.Path, "ip-route.json"), Kernel.InNamespace(ns, "ip", "-j", "route", "show", "table", "all"));
             File.WriteAllText(Path.Combine(dir.Path, "ip-rule.json"), Kernel.InNamespace(ns, "ip", "-j", "rule"));
             File.WriteAllText(Path.Combine(dir.Path, "sysctl.txt"), Kernel.Run("ip", "netns", "exec", ns, "sysctl", "-a").Stdout);
+            // the fifth dump, taken while sockets hold 239.1.2.3 and ff05::1:3 joined on lan0
+            File.WriteAllText(Path.Combine(dir.Path, "ip-maddr.json"), Kernel.InNamespace(ns, "python3", "-c", """
+                import socket, struct, subprocess
+                idx = socket.if_nametoindex("lan0")
+                a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                a.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton("239.1.2.3") + socket.inet_aton("10.1.0.1"))
+                b = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+                b.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, socket.inet_pton(socket.AF_INET6, "ff05::1:3") + struct.pack("@I", idx))
+                print(subprocess.run(["ip", "-j", "maddr"], capture_output=True, text=True, check=True).stdout)
+                """));
         }
         finally
         {
@@ -203,6 +292,15 @@ public class HostLoaderTests(ITestOutputHelper output)
         Assert.Equal([0, 100, 200, 32766, 32767], rules.Select(r => r.Priority));
         Assert.Equal((0x1u, 0xFFu), (rules[1].FwMark!.Value, rules[1].FwMask));
         Assert.Equal(("10.1.0.0/24", "lan0"), (rules[2].From.ToString(), rules[2].InputInterface));
+        Assert.Contains(Address.Parse("239.1.2.3"), lan.MulticastGroups);
+        Assert.Contains(Address.Parse("ff05::1:3"), lan.MulticastGroups);
+        Assert.Contains(Address.Parse("224.0.0.1"), lan.MulticastGroups);
+        Assert.Contains(Address.Parse("ff02::1:ff00:1"), lan.MulticastGroups); // fd00:1::1's solicited-node group
+        Assert.DoesNotContain(Address.Parse("239.1.2.3"), host.FindInterface("wan0")!.MulticastGroups);
+        // what the kernel joined by itself is what the model says it joins by itself
+        Assert.All(lan.MulticastGroups.Where(g => g != Address.Parse("239.1.2.3") && g != Address.Parse("ff05::1:3")),
+            g => Assert.True(KernelDefaults.IsOwnGroup(lan, g, ipv6Forwarding: false), $"{g} is not one of the model's own groups"));
+        Assert.All(host.FindInterface("lo")!.MulticastGroups, g => Assert.True(KernelDefaults.IsOwnGroup(host.FindInterface("lo")!, g, false), $"lo: {g}"));
 
         // The kernel's own IPv4 routes equal what the YAML loader derives from the same addresses.
         var yaml = HostLoader.ParseYaml(RouterYaml, "router.yaml");
