@@ -201,8 +201,9 @@ public sealed class ConntrackTable
     /// instead (its tuple was taken meanwhile); <see cref="CtPacket.DropReason"/> then says why.
     /// <paramref name="outAddresses"/>: for a locally generated packet, the addresses of the device its route leaves by
     /// (the netbios-ns helper compares the destination with their broadcast addresses); null otherwise.
-    /// <paramref name="loopback"/>: the packet's device here (the way out at POSTROUTING, in at INPUT) is a loopback
-    /// device, where the kernel does no sequence adjustment (nf_confirm's nf_is_loopback_packet).
+    /// <paramref name="loopback"/>: the packet was received on a loopback device (at INPUT), where the kernel does no
+    /// sequence adjustment (nf_confirm's nf_is_loopback_packet, true only with skb_iif set): a packet looped through lo
+    /// was adjusted once, on its way out at POSTROUTING.
     /// A helper that cannot add its expectation drops the packet (returns false, the helper's reason in
     /// <see cref="CtPacket.DropReason"/>), as nf_confirm returns the helper's NF_DROP before confirming.
     /// </summary>

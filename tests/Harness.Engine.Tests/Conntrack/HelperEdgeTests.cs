@@ -411,6 +411,195 @@ public sealed partial class HelperEdgeTests(ITestOutputHelper output)
         ip netns exec $P-f conntrack -L 2>/dev/null
         """;
 
+    // ---- sequence adjustment through lo ----
+
+    private const string LoRules = """
+        *raw
+        :PREROUTING ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A OUTPUT -p tcp --dport 21 -j CT --helper ftp
+        COMMIT
+        *nat
+        :PREROUTING ACCEPT [0:0]
+        :INPUT ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        :POSTROUTING ACCEPT [0:0]
+        -A POSTROUTING -o lo -p tcp --dport 21 -j SNAT --to-source 10.200.0.100
+        COMMIT
+
+        """;
+
+    private static Host LoHost() => new(
+        [
+            new HostInterface("lo", 1, new MacAddress(0),
+                [new InterfaceAddress(Address.Parse("127.0.0.1"), 8), new InterfaceAddress(Address.Parse("10.200.0.1"), 32), new InterfaceAddress(Address.Parse("10.200.0.100"), 32)],
+                IsLoopback: true, Mtu: 65536),
+        ],
+        [],
+        ImmutableArray<RoutingRule>.Empty,
+        Sysctls.Defaults);
+
+    /// <summary>One packet as it crossed lo: "SRC:SPORT>DST:DPORT seq ack payload".</summary>
+    private static string LoLine(Packet p)
+    {
+        var th = (TcpHeader)p.Transport!;
+        return string.Create(CultureInfo.InvariantCulture, $"{p.Ip!.Source}:{th.SourcePort}>{p.Ip.Destination}:{th.DestinationPort} {th.Sequence} {th.Acknowledgment} {PayloadOf(p)}").TrimEnd();
+    }
+
+    /// <summary>
+    /// A local FTP session over lo, both ends on 10.200.0.1 (client port 40000), the client SNATed to 10.200.0.100 on
+    /// its way out through lo: the packets as the sockets send them (client ISN <paramref name="c0"/>, server ISN
+    /// <paramref name="s0"/>; the server acknowledges the 26 bytes of the rewritten PORT), each locally generated; the
+    /// packets as they come back in, and "conntrack -L expect".
+    /// </summary>
+    private static (List<string> Looped, List<string> Expect, List<Outcome> Outcomes) LoModel(uint c0, uint s0)
+    {
+        var engine = Engine.Create(TestRules.Load(LoRules), null, LoHost(), EngineOptions.Default);
+        const string me = "10.200.0.1", nat = "10.200.0.100", port = "PORT 10,200,0,1,195,80\r\n";
+        uint c = c0 + 1, s = s0 + 1;
+        double t = 1;
+        Packet Cl(TcpFlags f, uint seq, uint ack, string payload = "") => Tcp(t += 0.05, me, 40000, me, 21, f, seq, ack, payload, window: 65535);
+        Packet Sv(TcpFlags f, uint seq, uint ack, string payload = "") => Tcp(t += 0.05, me, 21, nat, 40000, f, seq, ack, payload, window: 65535);
+        var sent = new List<Packet>
+        {
+            Cl(Syn, c0, 0), Sv(SynAck, s0, c), Cl(Ack, c, s),
+            Sv(PshAck, s, c, "220 hi\r\n"), Cl(Ack, c, s + 8),
+            Cl(PshAck, c, s + 8, "USER a\r\n"), Sv(Ack, s + 8, c + 8),
+            Cl(PshAck, c + 8, s + 8, port), Sv(Ack, s + 8, c + 8 + 26), // the server received the rewritten 26 bytes
+            Cl(PshAck, c + 8 + 24, s + 8, "LIST\r\n"), Sv(Ack, s + 8, c + 8 + 26 + 6),
+        };
+        var outcomes = new List<Outcome>();
+        foreach (var p in sent)
+            outcomes.AddRange(engine.Process(PacketDecoder.Decode(p.Raw.Span, p.Number, p.Time)));
+        var expect = ConntrackListFormatter.ExpectationLines(engine.Conntrack, T(t)).Select(MaskTimeout).ToList();
+        return (outcomes.Select(o => LoLine(o.Packet)).ToList(), expect, outcomes);
+    }
+
+    [Fact]
+    public void Ftp_through_SNAT_on_lo_is_sequence_adjusted_once_on_the_way_out()
+    {
+        // the numbers of a kernel run (Kernel_ftp_through_SNAT_on_lo_is_sequence_adjusted_once)
+        const uint c0 = 3391836623, s0 = 2029485160;
+        var (looped, expect, outcomes) = LoModel(c0, s0);
+        Assert.All(outcomes, o => Assert.Equal(Disposition.Delivered, o.Disposition));
+        Assert.Equal([
+            "10.200.0.100:40000>10.200.0.1:21 3391836632 2029485169 PORT 10,200,0,100,195,80", // rewritten, 2 bytes longer
+            "10.200.0.1:21>10.200.0.1:40000 2029485169 3391836656", // the server's ack (658) back in the client's numbers
+            "10.200.0.100:40000>10.200.0.1:21 3391836658 2029485169 LIST", // the client's 656 moved on by 2
+            "10.200.0.1:21>10.200.0.1:40000 2029485169 3391836662",
+        ], looped[^4..]);
+        Assert.Equal(["T proto=6 src=10.200.0.1 dst=10.200.0.100 sport=0 dport=50000 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=10.200.0.1 master-dst=10.200.0.1 sport=40000 dport=21 class=0 helper=ftp"], expect);
+    }
+
+    [Fact]
+    public void A_packet_received_on_lo_is_not_sequence_adjusted_at_its_confirm()
+    {
+        // a masqueraded ftp control connection whose PORT grew by 4 (10,1,0,2 -> 172,16,100,1)
+        var table = Table();
+        var helper = CtTemplate.Default.WithHelper("ftp");
+        Forward(Tcp(1, Client, 40000, Server, 21, Syn, 1000, 0), helper);
+        Forward(Tcp(1.1, Server, 21, RouterOut, 40000, SynAck, 5000, 1001), null);
+        Forward(Tcp(1.2, Client, 40000, Server, 21, PshAck, 1001, 5001, "USER a\r\n"), null);
+        Forward(Tcp(1.3, Server, 21, RouterOut, 40000, Ack, 5001, 1009), null);
+        var port = Forward(Tcp(1.4, Client, 40000, Server, 21, PshAck, 1009, 5001, "PORT 10,1,0,2,195,80\r\n"), null);
+        Assert.Equal("PORT 172,16,100,1,195,80\r\n", PayloadOf(port));
+        var list = Tcp(1.5, Client, 40000, Server, 21, PshAck, 1031, 5001, "LIST\r\n");
+        Assert.Equal(1035u, ((TcpHeader)Forward(list, null).Transport!).Sequence); // on the way out: moved by 4
+        var again = Tcp(1.6, Client, 40000, Server, 21, PshAck, 1031, 5001, "LIST\r\n");
+        Assert.Equal(1031u, ((TcpHeader)Forward(again, null, loopback: true).Transport!).Sequence); // received on lo: as it came
+
+        Packet Forward(Packet p, CtTemplate? template, bool loopback = false)
+        {
+            var ct = table.Process(p, Hook.Prerouting, template);
+            if (table.NeedsNat(ct, NatManipType.Destination)) table.SetupNullBinding(ct, NatManipType.Destination);
+            p = table.ApplyNat(ct, p, NatManipType.Destination);
+            if (table.NeedsNat(ct, NatManipType.Source)) table.SetupNat(ct, NatManipType.Source, Router.To(RouterOut));
+            p = table.ApplyNat(ct, p, NatManipType.Source);
+            Assert.True(table.Confirm(ct, ref p, loopback: loopback));
+            return p;
+        }
+    }
+
+    /// <summary>
+    /// Real sockets in one namespace $1 (deleted at exit): a server on 10.200.0.1:21, a client from 10.200.0.1:40000,
+    /// SNAT to 10.200.0.100 on lo; USER, PORT, LIST. Prints "ISN c s", "LO line" per data packet and per server ACK
+    /// (as tcpdump saw them on lo) and "GOT" (what the server read).
+    /// </summary>
+    private const string LoScript = """
+        P=$1; D=$2
+        trap 'set +e; kill $T 2>/dev/null; ip netns del $P 2>/dev/null; true' EXIT
+        set -e
+        ip netns add $P
+        ip netns exec $P sh -c 'ip link set lo up; ip addr add 10.200.0.1/32 dev lo; ip addr add 10.200.0.100/32 dev lo; ethtool -K lo tx off tso off gso off >/dev/null 2>&1; true'
+        ip netns exec $P iptables-restore < $D/rules
+        ip netns exec $P tcpdump -i lo -U -w $D/lo.pcap >/dev/null 2>&1 & T=$!
+        sleep 1.5
+        ip netns exec $P python3 -c '
+        import socket, threading, time
+        srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); srv.bind(("10.200.0.1", 21)); srv.listen(1)
+        got = []
+        def serve():
+            c, a = srv.accept()
+            c.sendall(b"220 hi\r\n"); c.settimeout(2)
+            try:
+                while True:
+                    d = c.recv(4096)
+                    if not d: break
+                    got.append(d)
+            except OSError: pass
+        th = threading.Thread(target=serve); th.start()
+        cl = socket.socket(); cl.bind(("10.200.0.1", 40000)); cl.connect(("10.200.0.1", 21)); cl.recv(100)
+        cl.sendall(b"USER a\r\n"); time.sleep(0.3)
+        cl.sendall(b"PORT 10,200,0,1,195,80\r\n"); time.sleep(0.3)
+        cl.sendall(b"LIST\r\n"); time.sleep(0.3)
+        cl.close(); th.join()
+        print("GOT " + repr(b"".join(got)), flush=True)
+        '
+        sleep 0.5
+        kill -INT $T; wait $T || true
+        python3 -c '
+        import struct, sys
+        data = open(sys.argv[1], "rb").read()
+        i = 24; isn = {}; after_port = False
+        while i + 16 <= len(data):
+            incl = struct.unpack("<I", data[i + 8:i + 12])[0]
+            f = data[i + 16:i + 16 + incl]; i += 16 + incl
+            ip = f[14:]
+            if ip[9] != 6: continue
+            hl = (ip[0] & 15) * 4; tl = int.from_bytes(ip[2:4], "big"); tcp = ip[hl:tl]
+            sport, dport, seq, ack = struct.unpack(">HHII", tcp[:12]); flags = tcp[13]; pl = tcp[(tcp[12] >> 4) * 4:]
+            src = ".".join(map(str, ip[12:16])); dst = ".".join(map(str, ip[16:20]))
+            if flags & 2: isn[sport] = seq
+            if pl.startswith(b"PORT"): after_port = True
+            if after_port and not flags & 1 and (pl or sport == 21):
+                print("LO %s:%d>%s:%d %d %d %s" % (src, sport, dst, dport, seq, ack, pl.decode().rstrip()))
+        print("ISN %d %d" % (isn[40000], isn[21]))
+        ' $D/lo.pcap
+        """;
+
+    [Fact]
+    public void Kernel_ftp_through_SNAT_on_lo_is_sequence_adjusted_once()
+    {
+        if (!KernelShell.Available(out var why, "ip", "iptables-restore", "python3", "tcpdump")) { output.WriteLine(why); return; }
+        var prefix = $"hx-ctne-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
+        var dir = Directory.CreateTempSubdirectory("hx-ctne-");
+        try
+        {
+            File.WriteAllText(Path.Combine(dir.FullName, "rules"), LoRules);
+            var text = KernelShell.Script(LoScript, prefix, dir.FullName);
+            output.WriteLine(text);
+            var lines = text.Split('\n');
+            var isn = Field(lines, "ISN ").Single().Split(' ').Select(x => uint.Parse(x, CultureInfo.InvariantCulture)).ToArray();
+            var (looped, _, _) = LoModel(isn[0], isn[1]);
+            Assert.Equal(looped[^4..], Field(lines, "LO "));
+            Assert.Equal("b'USER a\\r\\nPORT 10,200,0,100,195,80\\r\\nLIST\\r\\n'", Field(lines, "GOT ").Single());
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
     private static string MaskTimeout(string line) => TimeoutField().Replace(line, "$1T ");
 
     [GeneratedRegex(@"^((?:\w+ +\d+ )?)\d+ ")]
