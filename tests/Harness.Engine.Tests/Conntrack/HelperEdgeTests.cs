@@ -233,6 +233,14 @@ public sealed partial class HelperEdgeTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Ftp_through_MASQUERADE_announcing_port_65534_taken_is_dropped_though_65535_is_free()
+    {
+        var run = Model(FtpSamePort(nat: true, port: 65534));
+        Assert.Equal(["nf_ct_ftp: dropping packet: all ports in use"], Dropped(run));
+        Assert.DoesNotContain(run.Expect, l => l.Contains("dport=65535 mask", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Ftp_through_MASQUERADE_with_the_port_taken_moves_to_a_free_one()
     {
         var run = Model(FtpSamePort(nat: true));
@@ -290,6 +298,10 @@ public sealed partial class HelperEdgeTests(ITestOutputHelper output)
 
     [Fact]
     public void Kernel_ftp_all_ports_in_use_through_MASQUERADE() => KernelCompare(FtpSamePort(nat: true, port: 65535));
+
+    /// <summary>65534 taken: the kernel's one other try is 65534 + random(1), 65534 again, so it drops though 65535 is free.</summary>
+    [Fact]
+    public void Kernel_ftp_port_65534_taken_is_dropped_though_65535_is_free() => KernelCompare(FtpSamePort(nat: true, port: 65534));
 
     [Fact]
     public void Kernel_irc_same_expectation_without_NAT() => KernelCompare(IrcSamePort(nat: false));
