@@ -59,8 +59,11 @@ public sealed partial class Engine
         // the addresses of that route's device (the device it leaves by)
         IReadOnlyList<Harness.Hosts.InterfaceAddress>? outAddresses = ct.Entry?.Helper == "netbios-ns" && s.LocallyGenerated
             && s.Route is { Kind: Routing.RouteKind.Broadcast, Device: { } o } && _runtime.Host.FindInterface(o) is { } device ? device.Addresses : null;
+        // no sequence adjustment for a packet received on a loopback device (nf_is_loopback_packet: skb_iif set, skb->dev
+        // lo); on its way out through lo (POSTROUTING) it is adjusted (measured)
+        bool loopback = s.Hook == Hook.Input && _runtime.Interface(s.InInterface) is { IsLoopback: true };
         var packet = s.Packet;
-        if (!_runtime.Conntrack.Confirm(ct, ref packet, outAddresses)) return ct.DropReason ?? "conntrack: confirmation failed";
+        if (!_runtime.Conntrack.Confirm(ct, ref packet, outAddresses, loopback)) return ct.DropReason ?? "conntrack: confirmation failed";
         if (!ReferenceEquals(packet, s.Packet)) s.Rewrite(packet); // a NAT helper's payload rewrite, sequence adjustment
         return null;
     }

@@ -201,16 +201,21 @@ public sealed class ConntrackTable
     /// instead (its tuple was taken meanwhile); <see cref="CtPacket.DropReason"/> then says why.
     /// <paramref name="outAddresses"/>: for a locally generated packet, the addresses of the device its route leaves by
     /// (the netbios-ns helper compares the destination with their broadcast addresses); null otherwise.
+    /// <paramref name="loopback"/>: the packet was received on a loopback device (at INPUT), where the kernel does no
+    /// sequence adjustment (nf_confirm's nf_is_loopback_packet, true only with skb_iif set): a packet looped through lo
+    /// was adjusted once, on its way out at POSTROUTING.
+    /// A helper that cannot add its expectation drops the packet (returns false, the helper's reason in
+    /// <see cref="CtPacket.DropReason"/>), as nf_confirm returns the helper's NF_DROP before confirming.
     /// </summary>
-    public bool Confirm(CtPacket ct, Packet packet, IReadOnlyList<Harness.Hosts.InterfaceAddress>? outAddresses = null) =>
-        Confirm(ct, ref packet, outAddresses);
+    public bool Confirm(CtPacket ct, Packet packet, IReadOnlyList<Harness.Hosts.InterfaceAddress>? outAddresses = null, bool loopback = false) =>
+        Confirm(ct, ref packet, outAddresses, loopback);
 
     /// <summary>
     /// <see cref="Confirm(CtPacket, Packet, IReadOnlyList{Harness.Hosts.InterfaceAddress}?)"/>, giving back the packet as
     /// it leaves (nf_confirm): the NAT helpers (nf_nat_ftp, nf_nat_irc) may rewrite its payload, and a connection whose
     /// payload they resized has the sequence numbers of every later packet adjusted (nf_ct_seq_adjust).
     /// </summary>
-    public bool Confirm(CtPacket ct, ref Packet packet, IReadOnlyList<Harness.Hosts.InterfaceAddress>? outAddresses = null)
+    public bool Confirm(CtPacket ct, ref Packet packet, IReadOnlyList<Harness.Hosts.InterfaceAddress>? outAddresses = null, bool loopback = false)
     {
         if (ct.Entry is not { } e) return true;
         if (e.Helper is not null && !ct.IsGeneratedReply)
@@ -221,7 +226,8 @@ public sealed class ConntrackTable
                 case "irc": packet = IrcHelper.Inspect(this, ct, packet); break;
                 case "netbios-ns": NetbiosNsHelper.Inspect(this, ct, packet, outAddresses); break;
             }
-        if (e.SeqAdj is { } adj && !ct.IsGeneratedReply) packet = adj.Adjust(packet, ct.Direction);
+        if (ct.DropReason is not null) return false; // the helper's NF_DROP: not adjusted, not confirmed
+        if (e.SeqAdj is { } adj && !ct.IsGeneratedReply && !loopback) packet = adj.Adjust(packet, ct.Direction);
         // __nf_conntrack_confirm looks only at the direction: a generated packet attached in the original direction
         // (an ICMP error about the host's own RST, which was attached in the reply direction) confirms the entry.
         if (e.IsConfirmed || ct.Direction != CtDirection.Original) return true;
@@ -526,22 +532,39 @@ public sealed class ConntrackTable
         if (byExpiry is not null && e.IsConfirmed && e.Expires.Nanoseconds < e.ExpiryKey) QueueForExpiry(e);
     }
 
-    internal void AddExpectation(Expectation x, int maxExpected = 1)
+    /// <summary>
+    /// nf_ct_expect_related for a helper's expectation at <paramref name="now"/>: false (-EBUSY, nothing added) when it
+    /// clashes with another pending expectation, that is when their tuples are equal in what both masks cover (another
+    /// master's; or this master's with a different mask). The same tuple and mask from the same master replaces the old
+    /// one; beyond the helper's max_expected per master (1 for ftp, tftp, netbios-ns; 8 for irc) the oldest goes.
+    /// </summary>
+    internal bool AddExpectation(Expectation x, Timestamp now, int maxExpected = 1)
     {
-        // The same expectation again from the same master replaces it; beyond the helper's max_expected per master
-        // (1 for ftp, tftp, netbios-ns; 8 for irc) the oldest goes.
-        expectations.RemoveAll(old => old.Master == x.Master && old.Source == x.Source && old.Destination == x.Destination
-            && old.DestinationPort == x.DestinationPort && old.Protocol == x.Protocol && old.SourcePort == x.SourcePort && old.SourcePrefixLength == x.SourcePrefixLength);
+        if (expectations.Count > 0) RemoveExpiredExpectations(now);
+        if (expectations.Exists(old => !SameExpectation(old, x) && ExpectationsClash(old, x))) return false;
+        expectations.RemoveAll(old => SameExpectation(old, x));
         while (expectations.Count(old => old.Master == x.Master) >= maxExpected)
             expectations.Remove(expectations.First(old => old.Master == x.Master));
         expectations.Add(x);
+        return true;
     }
 
-    /// <summary>True when another connection's pending expectation has the same tuple (nf_ct_expect_related's EBUSY).</summary>
-    internal bool ExpectationClashes(Expectation x) =>
-        expectations.Exists(old => old.Master != x.Master && old.Zone == x.Zone && old.Protocol == x.Protocol && old.Family == x.Family
-            && old.Source == x.Source && old.Destination == x.Destination && old.DestinationPort == x.DestinationPort
-            && old.SourcePort == x.SourcePort && old.SourcePrefixLength == x.SourcePrefixLength);
+    /// <summary>The same master, tuple and mask (expect_matches with master_matches).</summary>
+    private static bool SameExpectation(Expectation a, Expectation b) =>
+        a.Master == b.Master && a.Zone == b.Zone && a.Family == b.Family && a.Protocol == b.Protocol && a.Source == b.Source
+        && a.Destination == b.Destination && a.DestinationPort == b.DestinationPort && a.SourcePort == b.SourcePort
+        && a.SourcePrefixLength == b.SourcePrefixLength;
+
+    /// <summary>expect_clash: the tuples are equal under the intersection of the two source masks (the destination is always exact).</summary>
+    private static bool ExpectationsClash(Expectation a, Expectation b)
+    {
+        if (a.Zone != b.Zone || a.Family != b.Family || a.Protocol != b.Protocol || a.Destination != b.Destination
+            || a.DestinationPort != b.DestinationPort) return false;
+        if (a.SourcePort is { } pa && b.SourcePort is { } pb && pa != pb) return false;
+        int full = a.Family == Family.IPv4 ? 32 : 128;
+        int len = Math.Min(a.SourcePrefixLength ?? full, b.SourcePrefixLength ?? full);
+        return len == 0 || (a.Source.Family == b.Source.Family && new Cidr(a.Source, len).Contains(b.Source));
+    }
 
     internal Expectation? TakeExpectation(ConnTuple tuple, ushort zone, Timestamp now) =>
         expectations.Count == 0 ? null : TakePendingExpectation(tuple, zone, now); // (no closure for the usual empty list)

@@ -24,6 +24,9 @@ internal static class FtpHelper
     private const int RememberedNewlines = 2;
     private const long ExpectTimeoutSeconds = 300;
 
+    /// <summary>What nf_ct_helper_log says when help() (nf_ct_expect_related) or nf_nat_ftp (nf_nat_exp_find_port) drops the packet.</summary>
+    internal const string CannotExpect = "nf_ct_ftp: dropping packet: cannot add expectation", AllPortsInUse = "nf_ct_ftp: dropping packet: all ports in use";
+
     /// <summary>Reads one packet of the control connection at confirm; gives it back, its payload rewritten by nf_nat_ftp when the connection is NATed.</summary>
     public static Packet Inspect(ConntrackTable table, CtPacket ct, Packet packet)
     {
@@ -98,7 +101,9 @@ internal static class FtpHelper
         var expires = new Timestamp(packet.Time.Nanoseconds + ExpectTimeoutSeconds * 1_000_000_000L);
         if ((e.Status & (CtStatus.SrcNat | CtStatus.DstNat)) == 0)
         {
-            table.AddExpectation(new Expectation(e, e.Zone, sender.Family, IpProtocol.Tcp, other.Source, other.Destination, port, expires, "ftp"));
+            // help(): an expectation it cannot add (another master's pending one has the same tuple) drops the packet
+            if (!table.AddExpectation(new Expectation(e, e.Zone, sender.Family, IpProtocol.Tcp, other.Source, other.Destination, port, expires, "ftp"), packet.Time))
+                ct.DropReason = CannotExpect;
             return packet;
         }
         // nf_nat_ftp: the data connection will come to where this packet goes (the other direction's destination, the
@@ -106,13 +111,12 @@ internal static class FtpHelper
         // the announced port, and the payload announces the NATed address and port instead.
         var follow = new NatFollow(otherDir, port);
         Expectation Make(ushort p) => new(e, e.Zone, sender.Family, IpProtocol.Tcp, other.Source, other.Destination, p, expires, "ftp", Follow: follow);
-        ushort chosen = NatHelper.FindPort(table, port, Make);
+        ushort chosen = NatHelper.FindPort(table, port, Make, packet.Time);
         if (chosen == 0)
         {
-            table.AddWarning($"ftp helper: connection {e.Original}: all ports in use (nf_nat_ftp drops the packet; the model lets it pass)");
+            ct.DropReason = AllPortsInUse;
             return packet;
         }
-        table.AddExpectation(Make(chosen));
         return NatHelper.MangleTcp(e, dir, packet, at, length, Format(command, other.Destination, chosen));
     }
 

@@ -21,6 +21,9 @@ internal static class IrcHelper
 {
     private const long ExpectTimeoutSeconds = 300;
     private const int MaxExpected = 8;
+
+    /// <summary>What nf_ct_helper_log says when help() (nf_ct_expect_related) or nf_nat_irc (nf_nat_exp_find_port) drops the packet.</summary>
+    internal const string CannotExpect = "nf_ct_irc: dropping packet: cannot add expectation", AllPortsInUse = "nf_ct_irc: dropping packet: all ports in use";
     private static readonly string[] Protocols = ["SEND ", "CHAT ", "MOVE ", "TSEND ", "SCHAT "];
 
     /// <summary>Reads one client packet at confirm; gives it back, its DCC address and port rewritten by nf_nat_irc when the connection is NATed.</summary>
@@ -61,8 +64,9 @@ internal static class IrcHelper
                 var expires = new Timestamp(ct.Time.Nanoseconds + ExpectTimeoutSeconds * 1_000_000_000L);
                 if ((e.Status & (CtStatus.SrcNat | CtStatus.DstNat)) == 0)
                 {
-                    table.AddExpectation(new Expectation(e, e.Zone, Family.IPv4, IpProtocol.Tcp, Address.V4(0), reply.Destination, port,
-                        expires, "irc", SourcePrefixLength: 0), MaxExpected);
+                    if (!table.AddExpectation(new Expectation(e, e.Zone, Family.IPv4, IpProtocol.Tcp, Address.V4(0), reply.Destination, port,
+                        expires, "irc", SourcePrefixLength: 0), ct.Time, MaxExpected))
+                        ct.DropReason = CannotExpect;
                     return packet;
                 }
                 // nf_nat_irc: expected at the NATed address, at the announced port or the next free one; the connection
@@ -70,13 +74,12 @@ internal static class IrcHelper
                 var follow = new NatFollow(CtDirection.Reply, port);
                 Expectation Make(ushort p) => new(e, e.Zone, Family.IPv4, IpProtocol.Tcp, Address.V4(0), reply.Destination, p,
                     expires, "irc", SourcePrefixLength: 0, Follow: follow);
-                ushort chosen = NatHelper.FindPort(table, port, Make);
+                ushort chosen = NatHelper.FindPort(table, port, Make, ct.Time, MaxExpected);
                 if (chosen == 0)
                 {
-                    table.AddWarning($"irc helper: connection {e.Original}: all ports in use (nf_nat_irc drops the packet; the model lets it pass)");
+                    ct.DropReason = AllPortsInUse;
                     return packet;
                 }
-                table.AddExpectation(Make(chosen), MaxExpected);
                 var text = string.Create(CultureInfo.InvariantCulture, $"{(uint)reply.Destination.Value} {chosen}");
                 return NatHelper.MangleTcp(e, ct.Direction, packet, begin, stop - begin, text);
             }

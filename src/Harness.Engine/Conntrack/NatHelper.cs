@@ -29,15 +29,25 @@ internal static class NatHelper
     }
 
     /// <summary>
-    /// The first port from <paramref name="wanted"/> up whose expectation (<paramref name="make"/>) clashes with no
-    /// other connection's pending one (nf_nat_ftp's search; newer kernels try random ports after the first, the model
-    /// the next ones); 0 when none is free.
+    /// nf_nat_exp_find_port: adds the expectation (<paramref name="make"/>) at <paramref name="wanted"/>, or, while that
+    /// clashes with another pending one (-EBUSY), at other ports of wanted … 65534, at most min(65535 − wanted, 128)
+    /// more tries; returns the port it was added at, 0 when every try clashed (the NAT helper then drops the packet).
+    /// The kernel draws those other ports at random (so it may miss a free one, or try one twice); the model takes them
+    /// in order from wanted + 1, wrapping back to wanted after 65534: the same drop whenever none is free, and for
+    /// wanted = 65535 (no other try) whenever that one is taken.
     /// </summary>
-    public static ushort FindPort(ConntrackTable table, ushort wanted, Func<ushort, Expectation> make)
+    public static ushort FindPort(ConntrackTable table, ushort wanted, Func<ushort, Expectation> make, Timestamp now, int maxExpected = 1)
     {
-        for (int port = wanted; port is > 0 and <= 65535; port++)
-            if (!table.ExpectationClashes(make((ushort)port))) return (ushort)port;
-        return 0;
+        const int MaxAttempts = 128;
+        int range = ushort.MaxValue - wanted;
+        int attemptsLeft = Math.Min(range, MaxAttempts);
+        int port = wanted;
+        while (true)
+        {
+            if (table.AddExpectation(make((ushort)port), now, maxExpected)) return (ushort)port;
+            if (--attemptsLeft < 0) return 0;
+            port = port + 1 > wanted + range - 1 ? wanted : port + 1;
+        }
     }
 
     /// <summary>

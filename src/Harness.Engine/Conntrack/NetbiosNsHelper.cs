@@ -32,8 +32,9 @@ internal static class NetbiosNsHelper
         if (prefix is not { } len || len == 0) return; // mask 0: the kernel does nothing either
         var reply = e.Reply;
         var expires = new Timestamp(ct.Time.Nanoseconds + TimeoutSeconds * 1_000_000_000L);
+        // nf_conntrack_broadcast_help ignores nf_ct_expect_related's answer: a clash only means no expectation
         table.AddExpectation(new Expectation(e, e.Zone, Family.IPv4, IpProtocol.Udp, reply.Source, reply.Destination,
-            reply.DestinationPort, expires, "netbios-ns", SourcePrefixLength: len, SourcePort: NameServicePort, Permanent: true));
+            reply.DestinationPort, expires, "netbios-ns", SourcePrefixLength: len, SourcePort: NameServicePort, Permanent: true), ct.Time);
         table.SetExpiry(e, expires); // nf_ct_refresh to the helper's timeout (before confirmation: from now)
     }
 

@@ -18,6 +18,9 @@ internal static class TftpHelper
     private const long ExpectTimeoutSeconds = 300;
     private const ushort ReadRequest = 1, WriteRequest = 2;
 
+    /// <summary>What nf_ct_helper_log says when tftp_help or nf_nat_tftp cannot add the expectation and drops the packet.</summary>
+    internal const string CannotExpect = "nf_ct_tftp: dropping packet: cannot add expectation";
+
     public static void Inspect(ConntrackTable table, CtPacket ct, Packet packet)
     {
         var e = ct.Entry!;
@@ -29,7 +32,9 @@ internal static class TftpHelper
         var reply = e.Reply;
         // nf_nat_tftp, for a NATed master: the answer gets the master's NAT, back to the client's own address and port
         var follow = (e.Status & (CtStatus.SrcNat | CtStatus.DstNat)) != 0 ? new NatFollow(CtDirection.Reply, e.Original.SourcePort) : null;
-        table.AddExpectation(new Expectation(e, e.Zone, reply.Family, IpProtocol.Udp, reply.Source, reply.Destination,
-            reply.DestinationPort, new Timestamp(ct.Time.Nanoseconds + ExpectTimeoutSeconds * 1_000_000_000L), "tftp", Follow: follow));
+        // tftp_help / nf_nat_tftp: an expectation that cannot be added (another master's has the same tuple) drops the packet
+        if (!table.AddExpectation(new Expectation(e, e.Zone, reply.Family, IpProtocol.Udp, reply.Source, reply.Destination,
+            reply.DestinationPort, new Timestamp(ct.Time.Nanoseconds + ExpectTimeoutSeconds * 1_000_000_000L), "tftp", Follow: follow), ct.Time))
+            ct.DropReason = CannotExpect;
     }
 }
