@@ -9,6 +9,7 @@ using Harness.Net;
 using Harness.Packets;
 using Xunit.Abstractions;
 using static Harness.Engine.Tests.Conntrack.CtPackets;
+using static Harness.Engine.Tests.Support.NatRouterKernel;
 
 namespace Harness.Engine.Tests.Conntrack;
 
@@ -319,109 +320,14 @@ public sealed partial class HelperEdgeTests(ITestOutputHelper output)
 
     private void KernelCompare(Session session)
     {
-        if (!KernelShell.Available(out var why, "ip", "iptables-restore", "iptables", "conntrack", "python3", "tcpdump")) { output.WriteLine(why); return; }
-        var prefix = $"hx-ctne-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
-        var dir = Directory.CreateTempSubdirectory("hx-ctne-");
-        try
-        {
-            File.WriteAllText(Path.Combine(dir.FullName, "rules"), Rules(session.Nat));
-            File.WriteAllLines(Path.Combine(dir.FullName, "frames"), session.Steps.Select(Frame));
-            var text = KernelShell.Script(Script, prefix, dir.FullName);
-            output.WriteLine(text);
-            var lines = text.Split('\n');
-            var model = Model(session);
-            Assert.Equal(model.ToServer, Field(lines, "RXS "));
-            Assert.Equal(model.ToClient, Field(lines, "RXC "));
-            Assert.Equal(model.Counters, Field(lines, "CNT ").Select(l => ulong.Parse(l, CultureInfo.InvariantCulture)));
-            Assert.Equal(model.Expect, ExpectBlocks(lines));
-            Assert.Equal(model.Conntrack, lines.Where(l => l.StartsWith("tcp ", StringComparison.Ordinal) || l.StartsWith("udp ", StringComparison.Ordinal)).Select(MaskTimeout).Order(StringComparer.Ordinal));
-        }
-        finally
-        {
-            dir.Delete(recursive: true);
-        }
+        if (NatRouterKernel.Run(output, "ctne", Rules(session.Nat), session.Steps.Select(s => Frame(s.Side, s.Packet))) is not { } lines) return;
+        var model = Model(session);
+        Assert.Equal(model.ToServer, Field(lines, "RXS "));
+        Assert.Equal(model.ToClient, Field(lines, "RXC "));
+        Assert.Equal(model.Counters, Counters(lines));
+        Assert.Equal(model.Expect, ExpectationBlocks(lines));
+        Assert.Equal(model.Conntrack, NatRouterKernel.Conntrack(lines));
     }
-
-    /// <summary>The "EXP " lines, each listing sorted and closed by "--" (the kernel prints hash order).</summary>
-    private static List<string> ExpectBlocks(string[] lines)
-    {
-        var result = new List<string>();
-        var block = new List<string>();
-        foreach (var l in lines)
-        {
-            if (l.StartsWith("EXPEND", StringComparison.Ordinal))
-            {
-                result.AddRange(block.Order(StringComparer.Ordinal));
-                result.Add("--");
-                block.Clear();
-            }
-            else if (l.StartsWith("EXP ", StringComparison.Ordinal)) block.Add(MaskTimeout(l[4..].Trim()));
-        }
-        return result;
-    }
-
-    private static IEnumerable<string> Field(string[] lines, string tag) =>
-        lines.Where(l => l.StartsWith(tag, StringComparison.Ordinal)).Select(l => l[tag.Length..].Trim()).ToList();
-
-    /// <summary>"c HEX" (an Ethernet frame from c0 to f0), "s HEX" (from s0 to f1), or "EXPECT".</summary>
-    private static string Frame(Step step)
-    {
-        if (step.Packet is not { } p) return "EXPECT";
-        var (src, dst) = step.Side == 'c' ? ("02000000cc01", "02000000ff00") : ("020000005501", "02000000ff01");
-        return $"{step.Side} {dst}{src}0800{Convert.ToHexString(p.Raw.Span)}";
-    }
-
-    private const string Script = """
-        P=$1; D=$2
-        trap 'set +e; kill $T1 $T2 2>/dev/null; for n in c f s; do ip netns del $P-$n 2>/dev/null; done; true' EXIT
-        set -e
-        for n in c f s; do ip netns add $P-$n; done
-        ip link add c0 netns $P-c address 02:00:00:00:cc:01 type veth peer name f0 netns $P-f address 02:00:00:00:ff:00
-        ip link add f1 netns $P-f address 02:00:00:00:ff:01 type veth peer name s0 netns $P-s address 02:00:00:00:55:01
-        for n in c s; do ip netns exec $P-$n sh -c 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1; for i in c0 s0; do ip link set $i up 2>/dev/null && ethtool -K $i tx off tso off gso off gro off >/dev/null 2>&1; done; true'; done
-        ip netns exec $P-f sh -c '
-          sysctl -qw net.ipv6.conf.all.disable_ipv6=1; sysctl -qw net.ipv4.ip_forward=1
-          ip link set lo up; ip link set f0 up; ip link set f1 up
-          for i in f0 f1; do ethtool -K $i tx off tso off gso off gro off >/dev/null 2>&1 || true; done
-          ip addr add 10.1.0.1/24 dev f0; ip addr add 172.16.100.1/24 dev f1
-          ip neigh replace 10.1.0.2 lladdr 02:00:00:00:cc:01 dev f0 nud permanent
-          ip neigh replace 172.16.100.2 lladdr 02:00:00:00:55:01 dev f1 nud permanent'
-        ip netns exec $P-f iptables-restore < $D/rules
-        ip netns exec $P-c tcpdump -i c0 -Q in -U -w $D/c.pcap >/dev/null 2>&1 & T1=$!
-        ip netns exec $P-s tcpdump -i s0 -Q in -U -w $D/s.pcap >/dev/null 2>&1 & T2=$!
-        sleep 1.5
-        ip netns exec $P-c python3 -c '
-        import ctypes, os, socket, subprocess, sys, time
-        P, D = sys.argv[1], sys.argv[2]
-        c = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); c.bind(("c0", 0))
-        fd = os.open("/run/netns/" + P + "-s", os.O_RDONLY)
-        if ctypes.CDLL(None, use_errno=True).setns(fd, 0x40000000) != 0: raise OSError(ctypes.get_errno(), "setns")
-        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(("s0", 0))
-        for line in open(D + "/frames"):
-            side, _, frame = line.strip().partition(" ")
-            if side == "EXPECT":
-                out = subprocess.run(["ip", "netns", "exec", P + "-f", "conntrack", "-L", "expect"], capture_output=True, text=True).stdout
-                for l in out.splitlines(): print("EXP " + l, flush=True)
-                print("EXPEND", flush=True)
-                continue
-            (c if side == "c" else s).send(bytes.fromhex(frame))
-            time.sleep(0.05)
-        ' $P $D
-        sleep 1
-        kill -INT $T1 $T2; wait $T1 $T2 || true
-        python3 -c '
-        import struct, sys
-        for tag, name in (("RXC", "c"), ("RXS", "s")):
-            data = open(sys.argv[1] + "/" + name + ".pcap", "rb").read()
-            i = 24
-            while i + 16 <= len(data):
-                incl = struct.unpack("<I", data[i + 8:i + 12])[0]
-                frame = data[i + 16:i + 16 + incl]; i += 16 + incl
-                if frame[12:14] == b"\x08\x00": print(tag, frame[14:14 + int.from_bytes(frame[16:18], "big")].hex().upper())
-        ' $D
-        ip netns exec $P-f iptables -L FORWARD -v -n -x | awk 'NR>2 {print "CNT " $1}'
-        ip netns exec $P-f conntrack -L 2>/dev/null
-        """;
 
     // ---- sequence adjustment through lo ----
 
@@ -611,9 +517,4 @@ public sealed partial class HelperEdgeTests(ITestOutputHelper output)
             dir.Delete(recursive: true);
         }
     }
-
-    private static string MaskTimeout(string line) => TimeoutField().Replace(line, "$1T ");
-
-    [GeneratedRegex(@"^((?:\w+ +\d+ )?)\d+ ")]
-    private static partial Regex TimeoutField();
 }

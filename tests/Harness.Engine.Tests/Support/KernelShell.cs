@@ -78,12 +78,14 @@ internal static class KernelShell
 
     /// <summary>
     /// An IPv4 forwarder between two silent peers (the script's $P is the namespace prefix): $P-c, $P-f, $P-s, always
-    /// deleted at exit; c0 ↔ f0 (10.1.0.1/24 on f0), f1 (10.2.0.1/24) ↔ s0; offloads off everywhere, IPv6 off, static
-    /// neighbours 10.1.0.2 (c0) and 10.2.0.2 (s0) in f; no addresses on the peers, which only send and capture frames.
+    /// deleted at exit (with the processes $T1 and $T2, if the script starts them); c0 ↔ f0 (10.1.0.1/24 on f0), f1
+    /// ($FAR.1/24, $FAR 10.2.0 unless set) ↔ s0; offloads off everywhere, IPv6 off, static neighbours 10.1.0.2 (c0) and
+    /// $FAR.2 (s0) in f; no addresses on the peers, which only send and capture frames.
     /// </summary>
     public const string SilentPeersForwarder = """
-        trap 'set +e; for n in c f s; do ip netns del $P-$n 2>/dev/null; done; true' EXIT
+        trap 'set +e; kill ${T1:-} ${T2:-} 2>/dev/null; for n in c f s; do ip netns del $P-$n 2>/dev/null; done; true' EXIT
         set -e
+        FAR=${FAR:-10.2.0}
         for n in c f s; do ip netns add $P-$n; done
         ip link add c0 netns $P-c address 02:00:00:00:cc:01 type veth peer name f0 netns $P-f address 02:00:00:00:ff:00
         ip link add f1 netns $P-f address 02:00:00:00:ff:01 type veth peer name s0 netns $P-s address 02:00:00:00:55:01
@@ -92,8 +94,8 @@ internal static class KernelShell
           sysctl -qw net.ipv6.conf.all.disable_ipv6=1; sysctl -qw net.ipv4.ip_forward=1
           ip link set lo up; ip link set f0 up; ip link set f1 up
           for i in f0 f1; do ethtool -K $i tx off tso off gso off gro off >/dev/null 2>&1 || true; done
-          ip addr add 10.1.0.1/24 dev f0; ip addr add 10.2.0.1/24 dev f1
+          ip addr add 10.1.0.1/24 dev f0; ip addr add '$FAR'.1/24 dev f1
           ip neigh replace 10.1.0.2 lladdr 02:00:00:00:cc:01 dev f0 nud permanent
-          ip neigh replace 10.2.0.2 lladdr 02:00:00:00:55:01 dev f1 nud permanent'
+          ip neigh replace '$FAR'.2 lladdr 02:00:00:00:55:01 dev f1 nud permanent'
         """;
 }
