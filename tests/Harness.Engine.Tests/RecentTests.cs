@@ -177,6 +177,21 @@ public class RecentTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_hitcount_the_kernel_refuses_is_a_load_error_at_its_line_and_65535_loads()
+    {
+        // 6.18 keeps up to 65535 hit times (kernel-checked: --hitcount 65535 loads, 65536 and 70000 are refused with
+        // EINVAL at the rule's line; --hitcount 300 loads and matches after 300 hits, the table keeping 512 stamps)
+        var ex = Assert.ThrowsAny<Exception>(() => Input("-A INPUT -m recent --name H --rcheck --hitcount 65536"));
+        output.WriteLine(ex.Message);
+        Assert.Contains("hitcount", ex.Message);
+        Assert.Contains(":5:", ex.Message);
+        var e = Input("-A INPUT -p udp --dport 9 -m recent --name H --set\n-A INPUT -m recent --name H --rcheck --hitcount 65535");
+        Run(e, "10.77.1.1 9 3");
+        Assert.Equal(65536, e.RecentTable("H")!.Ring);
+        Assert.Equal(["10.77.1.1 ttl 64 index 3 stamps 3"], Listing(e, "H"));
+    }
+
+    [Fact]
     public void A_packet_of_a_local_socket_keeps_its_ttl_in_output()
     {
         var e = Input("-A OUTPUT -o lo -p udp --dport 70 -m recent --name O --set");
