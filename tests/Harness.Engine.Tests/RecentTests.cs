@@ -199,6 +199,29 @@ public class RecentTests(ITestOutputHelper output)
         Assert.Equal(["127.0.0.1 ttl 64 index 1 stamps 1"], Listing(e, "O"));
     }
 
+    [Fact]
+    public void A_forwarded_packet_is_seen_with_its_ttl_before_forwarding()
+    {
+        // kernel-checked (namespaces c → f → s, TTL 50 sent): PREROUTING, FORWARD and POSTROUTING of f all list ttl 50,
+        // the kernel adding back the hop it took off (output device, no local socket)
+        var e = Engine.Create(TestRules.Load("""
+            *mangle
+            :PREROUTING ACCEPT [0:0]
+            :INPUT ACCEPT [0:0]
+            :FORWARD ACCEPT [0:0]
+            :OUTPUT ACCEPT [0:0]
+            :POSTROUTING ACCEPT [0:0]
+            -A PREROUTING -p udp --dport 9 -m recent --name PRE --set
+            -A FORWARD -p udp --dport 9 -m recent --name FWD --set
+            -A POSTROUTING -p udp --dport 9 -m recent --name POST --set
+            COMMIT
+            """), null, TestHosts.Router(), EngineOptions.Default);
+        var outcome = e.Process(P.Udp("198.51.100.7", 40000, "192.168.1.20", 9, "eth0", 1, 1.0, ttl: 50))[0];
+        Assert.Equal(Disposition.Forwarded, outcome.Disposition);
+        foreach (var t in new[] { "PRE", "FWD", "POST" })
+            Assert.Equal(["198.51.100.7 ttl 50 index 1 stamps 1"], Listing(e, t));
+    }
+
     // ---- the kernel ----
 
     private const string KernelRules = """
