@@ -59,6 +59,10 @@ public sealed partial class Engine
     /// <summary>Per-rule packet and byte counters after the packets processed so far, like iptables -L -v.</summary>
     public RuleCounters Counters { get; }
 
+    /// <summary>The `-m recent` table NAME as it stands (what /proc/net/xt_recent/NAME lists), or null when no rule names it.</summary>
+    public Matches.RecentEvaluator.RecentTable? RecentTable(string name) =>
+        _runtime.RecentTables.GetValueOrDefault("recent:" + name) as Matches.RecentEvaluator.RecentTable;
+
     public Host Host => _runtime.Host;
 
     public Fib Fib => _runtime.Fib;
