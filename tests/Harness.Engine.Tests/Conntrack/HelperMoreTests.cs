@@ -1,0 +1,203 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Harness.Engine.Conntrack;
+using Harness.Engine.Tests.Support;
+using Harness.Hosts;
+using Harness.Net;
+using Harness.Packets;
+using Xunit.Abstractions;
+using static Harness.Engine.Tests.Conntrack.CtPackets;
+
+namespace Harness.Engine.Tests.Conntrack;
+
+/// <summary>
+/// The conntrack helpers sane, amanda and snmp: model tests on the table, and kernel checks in namespaces
+/// hx-cth2-PID-N (always deleted) comparing "conntrack -L expect", RELATED/NEW counters and states with the model.
+/// </summary>
+public sealed partial class HelperMoreTests(ITestOutputHelper output)
+{
+    private static int counter;
+    private const string C = "10.9.0.1", S = "10.9.0.2";
+
+    private static CtPacket Send(ConntrackTable table, Packet p, Hook hook, CtTemplate? template = null, IReadOnlyList<InterfaceAddress>? addresses = null)
+    {
+        var ct = table.Process(p, hook, template ?? CtTemplate.Default);
+        Assert.True(table.Confirm(ct, p, addresses), ct.DropReason);
+        return ct;
+    }
+
+    private static string MaskTimeout(string line) => TimeoutField().Replace(line, "$1T ");
+
+    [GeneratedRegex(@"^((?:\w+ +\d+ )?)\d+ ")]
+    private static partial Regex TimeoutField();
+
+    private static string Hex(byte[] b) => Convert.ToHexString(b);
+
+    /// <summary>Runs <paramref name="script"/> ($1 = namespace prefix, $2 = a scratch directory) and gives its output lines.</summary>
+    private string[]? Kernel(string script)
+    {
+        if (!KernelShell.Available(out var why, "ip", "iptables-restore", "iptables", "conntrack", "python3")) { output.WriteLine(why); return null; }
+        var prefix = $"hx-cth2-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
+        var dir = Directory.CreateTempSubdirectory("hx-cth2-");
+        try
+        {
+            var text = KernelShell.Script(script, prefix, dir.FullName);
+            output.WriteLine(text);
+            return text.Split('\n');
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private static List<string> Tagged(string[] lines, string tag) =>
+        lines.Where(l => l.StartsWith(tag, StringComparison.Ordinal)).Select(l => MaskTimeout(l[tag.Length..])).Order(StringComparer.Ordinal).ToList();
+
+    private static List<ulong> Counts(string[] lines) =>
+        lines.Where(l => l.StartsWith("CNT ", StringComparison.Ordinal)).Select(l => ulong.Parse(l[4..], CultureInfo.InvariantCulture)).ToList();
+
+    /// <summary>Two peers: $P-c (c0, 10.9.0.1/24 brd +) ↔ $P-s (s0, 10.9.0.2/24 brd +), deleted at exit.</summary>
+    private const string Peers = """
+        P=$1; D=$2
+        trap 'set +e; for n in c s; do ip netns del $P-$n 2>/dev/null; done; true' EXIT
+        set -e
+        for n in c s; do ip netns add $P-$n; done
+        ip link add c0 netns $P-c address 02:00:00:00:cc:01 type veth peer name s0 netns $P-s address 02:00:00:00:55:01
+        for x in c s; do
+          a=1; [ $x = s ] && a=2
+          ip netns exec $P-$x sh -c "sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip addr add 10.9.0.$a/24 brd + dev ${x}0; ip link set ${x}0 up; ip link set lo up"
+        done
+
+        """;
+
+    // ---- sane ----
+
+    private static readonly CtTemplate Sane = CtTemplate.Default.WithHelper("sane");
+
+    private static byte[] Be32(uint v) => [(byte)(v >> 24), (byte)(v >> 16), (byte)(v >> 8), (byte)v];
+
+    /// <summary>A client request: RPC code and handle (8 bytes); a server reply: status, zero word, port, then 4 more bytes.</summary>
+    private static byte[] SaneRequest(uint code) => [.. Be32(code), .. Be32(1)];
+
+    private static byte[] SaneReply(uint status, ushort zero, ushort port) => [.. Be32(status), (byte)(zero >> 8), (byte)zero, (byte)(port >> 8), (byte)port, 0, 0, 0, 0];
+
+    /// <summary>
+    /// The exchanges of the sane checks, in order: (client request, server reply). Only a START request (code 7) answered
+    /// with status 0 and a zero word arms an expectation; the last one wins (one per master).
+    /// </summary>
+    private static readonly (byte[] Request, byte[] Reply)[] SaneExchanges =
+    [
+        (SaneRequest(2), SaneReply(0, 0, 7001)),        // not SANE_NET_START: the reply is not read
+        (SaneRequest(7), SaneReply(4, 0, 7002)),        // START refused (status 4)
+        (SaneRequest(7), SaneReply(0, 1, 7003)),        // the zero word is not zero
+        (SaneRequest(7), SaneReply(0, 0, 7000)),        // expects 7000
+    ];
+
+    /// <summary>The bytes as the payload string <see cref="CtPackets.Tcp"/> takes (ASCII: every byte must be below 0x80).</summary>
+    private static string Text(byte[] b) => b.All(x => x < 0x80) ? System.Text.Encoding.ASCII.GetString(b) : throw new ArgumentException("not ASCII");
+
+    /// <summary>Handshake, then each exchange as one client segment and one server segment, on the model's table.</summary>
+    private static ConntrackTable SaneSession(IEnumerable<(byte[] Request, byte[] Reply)> exchanges, out double time)
+    {
+        var table = Table();
+        const TcpFlags ack = TcpFlags.Ack, psh = TcpFlags.Psh | TcpFlags.Ack;
+        uint cseq = 1001, sseq = 5001;
+        Send(table, Tcp(0, C, 40001, S, 6566, TcpFlags.Syn, 1000, 0), Hook.Prerouting, Sane);
+        Send(table, Tcp(0.001, S, 6566, C, 40001, TcpFlags.Syn | TcpFlags.Ack, 5000, 1001), Hook.Output);
+        Send(table, Tcp(0.002, C, 40001, S, 6566, ack, 1001, 5001), Hook.Prerouting);
+        time = 0.002;
+        foreach (var (req, rep) in exchanges)
+        {
+            Send(table, Tcp(time += 0.1, C, 40001, S, 6566, psh, cseq, sseq, Text(req)), Hook.Prerouting);
+            cseq += (uint)req.Length;
+            Send(table, Tcp(time += 0.001, S, 6566, C, 40001, psh, sseq, cseq, Text(rep)), Hook.Output);
+            sseq += (uint)rep.Length;
+        }
+        return table;
+    }
+
+    [Fact]
+    public void Sane_START_reply_expects_the_clients_connection_to_the_servers_data_port()
+    {
+        var table = SaneSession(SaneExchanges, out double t);
+        var x = Assert.Single(table.Expectations);
+        Assert.Equal(
+            "299 proto=6 src=10.9.0.1 dst=10.9.0.2 sport=0 dport=7000 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=10.9.0.1 master-dst=10.9.0.2 sport=40001 dport=6566 class=0 helper=sane",
+            ConntrackListFormatter.FormatExpectation(x, T(t + 0.5)));
+        Assert.Equal(CtState.New, Send(table, Tcp(t + 1, S, 33000, C, 7000, TcpFlags.Syn, 1, 0), Hook.Output).State); // not from the server
+        Assert.Equal(CtState.Related, Send(table, Tcp(t + 1, C, 33000, S, 7000, TcpFlags.Syn, 1, 0), Hook.Prerouting).State);
+    }
+
+    [Fact]
+    public void Sane_a_request_of_another_size_or_an_empty_ack_keeps_the_state_and_a_second_reply_is_not_read()
+    {
+        // START, then a 9-byte client packet (not a request: the helper stays armed), then the reply
+        var armed = SaneSession([(SaneRequest(7), [])], out double t);
+        Send(armed, Tcp(t + 0.1, C, 40001, S, 6566, TcpFlags.Psh | TcpFlags.Ack, 1009, 5001, "123456789"), Hook.Prerouting);
+        Send(armed, Tcp(t + 0.2, S, 6566, C, 40001, TcpFlags.Psh | TcpFlags.Ack, 5001, 1018, Text(SaneReply(0, 0, 7010))), Hook.Output);
+        Assert.Equal((ushort)7010, Assert.Single(armed.Expectations).DestinationPort);
+        // a second reply after that is not read (the first disarmed the helper)
+        Send(armed, Tcp(t + 0.3, S, 6566, C, 40001, TcpFlags.Psh | TcpFlags.Ack, 5013, 1018, Text(SaneReply(0, 0, 7200))), Hook.Output);
+        Assert.Equal((ushort)7010, Assert.Single(armed.Expectations).DestinationPort);
+        // a short reply disarms without expecting
+        var shortReply = SaneSession([(SaneRequest(7), [0, 0, 0, 0, 0, 0, 0x1b])], out t);
+        Send(shortReply, Tcp(t + 0.1, S, 6566, C, 40001, TcpFlags.Psh | TcpFlags.Ack, 5008, 1009, Text(SaneReply(0, 0, 7210))), Hook.Output);
+        Assert.Empty(shortReply.Expectations);
+    }
+
+    /// <summary>
+    /// $P-s (10.9.0.2) listens on 6566, 7000, 7001 with "-j CT --helper sane"; $P-c connects from 40001 and plays
+    /// <see cref="SaneExchanges"/>; $P-s lists its expectations; $P-c connects to 7000 and 7001. CNT: the server's INPUT
+    /// SYN counters RELATED, NEW.
+    /// </summary>
+    private static string SaneScript() => Peers + $$"""
+        printf '*raw\n-A PREROUTING -p tcp --dport 6566 -j CT --helper sane\nCOMMIT\n*filter\n-A INPUT -p tcp --syn -m conntrack --ctstate RELATED\n-A INPUT -p tcp --syn -m conntrack --ctstate NEW\nCOMMIT\n' | ip netns exec $P-s iptables-restore
+        ip netns exec $P-s python3 -c '
+        import socket, time
+        ls = []
+        for p in (7000, 7001):
+            l = socket.socket(); l.bind(("10.9.0.2", p)); l.listen(1); ls.append(l)
+        s = socket.socket(); s.bind(("10.9.0.2", 6566)); s.listen(1); s.settimeout(10)
+        c, a = s.accept(); c.settimeout(10); c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for rep in "{{string.Join(" ", SaneExchanges.Select(x => Hex(x.Reply)))}}".split():
+            c.recv(100); c.send(bytes.fromhex(rep))
+        time.sleep(6)
+        ' &
+        SRV=$!
+        sleep 0.5
+        ip netns exec $P-c python3 -c '
+        import socket, time
+        c = socket.socket(); c.bind(("10.9.0.1", 40001)); c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.connect(("10.9.0.2", 6566))
+        for req in "{{string.Join(" ", SaneExchanges.Select(x => Hex(x.Request)))}}".split():
+            c.send(bytes.fromhex(req)); c.recv(100); time.sleep(0.1)
+        time.sleep(3)
+        ' &
+        CLI=$!
+        sleep 2
+        ip netns exec $P-s conntrack -L expect 2>/dev/null | sed 's/^/EXP /'
+        ip netns exec $P-c python3 -c '
+        import socket
+        for p in (7000, 7001):
+            socket.create_connection(("10.9.0.2", p), timeout=2).close()
+        '
+        ip netns exec $P-s iptables -L INPUT -v -n -x | awk 'NR>2 {print "CNT " $1}'
+        wait $CLI; wait $SRV
+        """;
+
+    [Fact]
+    public void Kernel_sane_expects_as_the_model_does()
+    {
+        if (Kernel(SaneScript()) is not { } lines) return;
+        var table = SaneSession(SaneExchanges, out double t);
+        var model = ConntrackListFormatter.ExpectationLines(table, T(t + 0.1)).Select(MaskTimeout).Order(StringComparer.Ordinal).ToList();
+        Assert.Single(model);
+        Assert.Equal(model, Tagged(lines, "EXP "));
+        // the client's connection to 7000 is RELATED, to 7001 NEW (and the master's SYN NEW)
+        Assert.Equal(new ulong[] { 1, 2 }, Counts(lines));
+        Assert.Equal(CtState.Related, Send(table, Tcp(t + 1, C, 33000, S, 7000, TcpFlags.Syn, 1, 0), Hook.Prerouting).State);
+        Assert.Equal(CtState.New, Send(table, Tcp(t + 1, C, 33001, S, 7001, TcpFlags.Syn, 1, 0), Hook.Prerouting).State);
+    }
+}
