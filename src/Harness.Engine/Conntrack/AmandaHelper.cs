@@ -10,7 +10,8 @@ namespace Harness.Engine.Conntrack;
 /// "CONNECT " and the first line end after it delimit a line; in that line the first "DATA ", "MESG " and "INDEX " (in
 /// that order, wherever they are) are each followed by up to 5 characters of decimal port (cut at the line end; the
 /// value is taken modulo 65536). Each non-zero port makes the helper expect a TCP connection from the server's address
-/// (any port) to the client's address at that port: RELATED, 180 s, at most 3 per master (a fourth replaces the oldest).
+/// (any port) to the client's address at that port: RELATED, 180 s, at most 4 per master (a fifth replaces the oldest;
+/// the helper's policy says 3, but Linux 6.18 keeps 4: measured in Conntrack/HelperMoreTests).
 /// A keyword followed by no digits (port 0) ends the search: the keywords after it are not read. An expectation another
 /// master already has drops the packet (the others are still added).
 /// nf_nat_amanda (an IPv4 master with NAT) is not modelled: such a packet is refused (<see cref="NotSupportedException"/>).
@@ -18,7 +19,7 @@ namespace Harness.Engine.Conntrack;
 internal static class AmandaHelper
 {
     private const long ExpectTimeoutSeconds = 180, MasterTimeoutSeconds = 300;
-    private const int MaxExpected = 3;
+    private const int MaxExpected = 4; // measured (the source's amanda_exp_policy says 3)
     private static readonly byte[] Connect = "CONNECT "u8.ToArray();
     private static readonly byte[][] Keywords = ["DATA "u8.ToArray(), "MESG "u8.ToArray(), "INDEX "u8.ToArray()];
 

@@ -6,6 +6,7 @@ using Harness.Engine.Tests.Support;
 using Harness.Hosts;
 using Harness.Net;
 using Harness.Packets;
+using Harness.Rules;
 using Xunit.Abstractions;
 using static Harness.Engine.Tests.Conntrack.CtPackets;
 
@@ -93,6 +94,8 @@ public sealed partial class HelperMoreTests(ITestOutputHelper output)
         (SaneRequest(7), SaneReply(4, 0, 7002)),        // START refused (status 4)
         (SaneRequest(7), SaneReply(0, 1, 7003)),        // the zero word is not zero
         (SaneRequest(7), SaneReply(0, 0, 7000)),        // expects 7000
+        (SaneRequest(7), SaneReply(0, 0, 7020)),        // expects 7020 instead (one per master)
+        (SaneRequest(7), SaneReply(0, 0, 7030)),        // expects 7030 instead
     ];
 
     /// <summary>The bytes as the payload string <see cref="CtPackets.Tcp"/> takes (ASCII: every byte must be below 0x80).</summary>
@@ -121,7 +124,7 @@ public sealed partial class HelperMoreTests(ITestOutputHelper output)
     [Fact]
     public void Sane_START_reply_expects_the_clients_connection_to_the_servers_data_port()
     {
-        var table = SaneSession(SaneExchanges, out double t);
+        var table = SaneSession(SaneExchanges.Take(4), out double t);
         var x = Assert.Single(table.Expectations);
         Assert.Equal(
             "299 proto=6 src=10.9.0.1 dst=10.9.0.2 sport=0 dport=7000 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=10.9.0.1 master-dst=10.9.0.2 sport=40001 dport=6566 class=0 helper=sane",
@@ -148,16 +151,16 @@ public sealed partial class HelperMoreTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// $P-s (10.9.0.2) listens on 6566, 7000, 7001 with "-j CT --helper sane"; $P-c connects from 40001 and plays
-    /// <see cref="SaneExchanges"/>; $P-s lists its expectations; $P-c connects to 7000 and 7001. CNT: the server's INPUT
-    /// SYN counters RELATED, NEW.
+    /// $P-s (10.9.0.2) listens on 6566, 7030, 7000 with "-j CT --helper sane"; $P-c connects from 40001 and plays
+    /// <see cref="SaneExchanges"/>; $P-s lists its expectations; $P-c connects to 7030 (expected) and 7000 (replaced).
+    /// CNT: the server's INPUT SYN counters RELATED, NEW.
     /// </summary>
     private static string SaneScript() => Peers + $$"""
         printf '*raw\n-A PREROUTING -p tcp --dport 6566 -j CT --helper sane\nCOMMIT\n*filter\n-A INPUT -p tcp --syn -m conntrack --ctstate RELATED\n-A INPUT -p tcp --syn -m conntrack --ctstate NEW\nCOMMIT\n' | ip netns exec $P-s iptables-restore
         ip netns exec $P-s python3 -c '
         import socket, time
         ls = []
-        for p in (7000, 7001):
+        for p in (7030, 7000):
             l = socket.socket(); l.bind(("10.9.0.2", p)); l.listen(1); ls.append(l)
         s = socket.socket(); s.bind(("10.9.0.2", 6566)); s.listen(1); s.settimeout(10)
         c, a = s.accept(); c.settimeout(10); c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -180,7 +183,7 @@ public sealed partial class HelperMoreTests(ITestOutputHelper output)
         ip netns exec $P-s conntrack -L expect 2>/dev/null | sed 's/^/EXP /'
         ip netns exec $P-c python3 -c '
         import socket
-        for p in (7000, 7001):
+        for p in (7030, 7000):
             socket.create_connection(("10.9.0.2", p), timeout=2).close()
         '
         ip netns exec $P-s iptables -L INPUT -v -n -x | awk 'NR>2 {print "CNT " $1}'
@@ -195,9 +198,139 @@ public sealed partial class HelperMoreTests(ITestOutputHelper output)
         var model = ConntrackListFormatter.ExpectationLines(table, T(t + 0.1)).Select(MaskTimeout).Order(StringComparer.Ordinal).ToList();
         Assert.Single(model);
         Assert.Equal(model, Tagged(lines, "EXP "));
-        // the client's connection to 7000 is RELATED, to 7001 NEW (and the master's SYN NEW)
+        // the client's connection to 7030 is RELATED, to 7000 (replaced) NEW, and the master's SYN NEW
         Assert.Equal(new ulong[] { 1, 2 }, Counts(lines));
-        Assert.Equal(CtState.Related, Send(table, Tcp(t + 1, C, 33000, S, 7000, TcpFlags.Syn, 1, 0), Hook.Prerouting).State);
-        Assert.Equal(CtState.New, Send(table, Tcp(t + 1, C, 33001, S, 7001, TcpFlags.Syn, 1, 0), Hook.Prerouting).State);
+        Assert.Equal(CtState.Related, Send(table, Tcp(t + 1, C, 33000, S, 7030, TcpFlags.Syn, 1, 0), Hook.Prerouting).State);
+        Assert.Equal(CtState.New, Send(table, Tcp(t + 1, C, 33001, S, 7000, TcpFlags.Syn, 1, 0), Hook.Prerouting).State);
+    }
+
+    // ---- amanda ----
+
+    private static readonly CtTemplate Amanda = CtTemplate.Default.WithHelper("amanda");
+
+    /// <summary>
+    /// The amanda client's replies (one datagram each, to the server's request from 10.9.0.2:850 to 10.9.0.1:10080)
+    /// and the ports each makes the kernel expect, in order. Linux 6.18 keeps 4 per master (measured; the source's policy
+    /// says 3): the sixth reply's port replaces the oldest.
+    /// </summary>
+    private static readonly (string Reply, ushort[] Expects)[] AmandaReplies =
+    [
+        ("OPTIONS features=ffff;\n", []),                                  // no CONNECT
+        ("CONNECT DATA 5000 MESG 0 INDEX 5002\n", [5000]),                 // MESG 0 ends the search: INDEX is not read
+        ("CONNECT INDEX 5010 DATA 70000\n", [4464, 5010]),                 // DATA first; 70000 is taken modulo 65536
+        ("CONNECT MESG 5020", []),                                          // no line end
+        ("OPTIONS x;\nCONNECT DATA 50\n30 MESG 5040\n", [50]),            // the number stops at the line end; MESG is on the next line
+        ("CONNECT DATA 5060 INDEX 5061\n", [5060, 5061]),                  // a fifth and sixth: 5000 and 4464, the oldest, go
+    ];
+
+    /// <summary>The request, then each reply, on the model's table (from the server's point of view: OUTPUT, then PREROUTING).</summary>
+    private static ConntrackTable AmandaSession(IEnumerable<string> replies, out double time)
+    {
+        var table = Table();
+        Send(table, Udp(0, S, 850, C, 10080, "Amanda 2.6 REQ HANDLE 000-1 SEQ 1\n"), Hook.Output, Amanda);
+        time = 0;
+        foreach (var reply in replies) Send(table, Udp(time += 0.1, C, 10080, S, 850, reply), Hook.Prerouting);
+        return table;
+    }
+
+    [Fact]
+    public void Amanda_CONNECT_reply_expects_the_servers_connections_to_the_clients_ports()
+    {
+        var table = AmandaSession(AmandaReplies.Take(2).Select(r => r.Reply), out double t);
+        var x = Assert.Single(table.Expectations);
+        Assert.Equal(
+            "179 proto=6 src=10.9.0.2 dst=10.9.0.1 sport=0 dport=5000 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=10.9.0.2 master-dst=10.9.0.1 sport=850 dport=10080 class=0 helper=amanda",
+            ConntrackListFormatter.FormatExpectation(x, T(t + 0.5)));
+        Assert.Equal(CtState.Related, Send(table, Tcp(t + 1, S, 33000, C, 5000, TcpFlags.Syn, 1, 0), Hook.Output).State);
+    }
+
+    [Fact]
+    public void Amanda_reads_only_the_clients_replies_and_keeps_four_per_master()
+    {
+        var table = AmandaSession(AmandaReplies.Select(r => r.Reply), out _);
+        Assert.Equal(new ushort[] { 50, 5010, 5060, 5061 }, table.Expectations.Select(x => x.DestinationPort).Order()); // 5000 and 4464, the oldest, went
+        var request = Table();
+        Send(request, Udp(0, S, 850, C, 10080, "CONNECT DATA 5000\n"), Hook.Output, Amanda); // the server's own packet: not read
+        Assert.Empty(request.Expectations);
+    }
+
+    [Fact]
+    public void Amanda_a_reply_sets_the_masters_timeout_to_300_seconds()
+    {
+        var table = AmandaSession(["OPTIONS x;\n"], out double t);
+        var master = Assert.Single(table.Entries);
+        Assert.Equal(299, master.SecondsLeft(T(t + 0.5)));
+        var quiet = AmandaSession([], out t);
+        Assert.Equal(29, Assert.Single(quiet.Entries).SecondsLeft(T(t + 0.5))); // no reply: the UDP timeout
+    }
+
+    [Fact]
+    public void Amanda_a_NATed_master_announcing_a_port_is_refused_by_name()
+    {
+        var table = Table();
+        var request = Udp(0, S, 850, C, 10080, "REQ\n");
+        var ct = table.Process(request, Hook.Output, Amanda);
+        table.SetupNat(ct, NatManipType.Source, new NatRange(A("10.9.0.9"), A("10.9.0.9"), null, null));
+        Assert.True(table.Confirm(ct, request));
+        var reply = Udp(0.1, C, 10080, "10.9.0.9", 850, "CONNECT DATA 5000\n");
+        var back = table.Process(reply, Hook.Prerouting, CtTemplate.Default);
+        var ex = Assert.Throws<NotSupportedException>(() => table.Confirm(back, reply));
+        Assert.Contains("nf_nat_amanda", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("-j CT --helper amanda", ex.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// $P-s (10.9.0.2, "-j CT --helper amanda" on its requests) sends a request from 850 to $P-c's 10080; $P-c answers
+    /// with each of <see cref="AmandaReplies"/>; $P-s lists its expectations and the master, then connects to 5010
+    /// (expected) and 5000 (evicted). CNT: the server's OUTPUT SYN counters RELATED, NEW.
+    /// </summary>
+    private static string AmandaScript() => Peers + $$"""
+        printf '*raw\n-A OUTPUT -p udp --dport 10080 -j CT --helper amanda\nCOMMIT\n*filter\n-A OUTPUT -p tcp --syn -m conntrack --ctstate RELATED\n-A OUTPUT -p tcp --syn -m conntrack --ctstate NEW\nCOMMIT\n' | ip netns exec $P-s iptables-restore
+        ip netns exec $P-c python3 -c '
+        import socket, time
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("10.9.0.1", 10080)); u.settimeout(10)
+        ls = []
+        for p in (5010, 5000):
+            l = socket.socket(); l.bind(("10.9.0.1", p)); l.listen(1); ls.append(l)
+        d, a = u.recvfrom(200)
+        for rep in "{{string.Join(" ", AmandaReplies.Select(r => Hex(System.Text.Encoding.ASCII.GetBytes(r.Reply))))}}".split():
+            u.sendto(bytes.fromhex(rep), a); time.sleep(0.1)
+        time.sleep(4)
+        ' &
+        CLI=$!
+        sleep 0.5
+        ip netns exec $P-s python3 -c '
+        import socket, time
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("10.9.0.2", 850))
+        u.sendto(b"Amanda 2.6 REQ HANDLE 000-1 SEQ 1\n", ("10.9.0.1", 10080))
+        time.sleep(1.5)
+        '
+        ip netns exec $P-s conntrack -L expect 2>/dev/null | sed 's/^/EXP /'
+        ip netns exec $P-s conntrack -L -p udp 2>/dev/null | sed 's/^/CT /'
+        ip netns exec $P-s python3 -c '
+        import socket
+        for p in (5010, 5000):
+            socket.create_connection(("10.9.0.1", p), timeout=2).close()
+        '
+        ip netns exec $P-s iptables -L OUTPUT -v -n -x | awk 'NR>2 {print "CNT " $1}'
+        wait $CLI
+        """;
+
+    [Fact]
+    public void Kernel_amanda_expects_as_the_model_does()
+    {
+        if (Kernel(AmandaScript()) is not { } lines) return;
+        var table = AmandaSession(AmandaReplies.Select(r => r.Reply), out double t);
+        var model = ConntrackListFormatter.ExpectationLines(table, T(t + 0.1)).Select(MaskTimeout).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(4, model.Count);
+        Assert.Equal(model, Tagged(lines, "EXP "));
+        // the master: 300 s after the last reply in both (the kernel's line read about 1 s later)
+        var master = lines.Single(l => l.StartsWith("CT udp", StringComparison.Ordinal));
+        int kernelLeft = int.Parse(master.Split(' ', StringSplitOptions.RemoveEmptyEntries)[3], CultureInfo.InvariantCulture);
+        Assert.InRange(kernelLeft, 297, 299);
+        Assert.Equal(299, Assert.Single(table.Entries).SecondsLeft(T(t + 0.5)));
+        Assert.Equal(new ulong[] { 1, 1 }, Counts(lines));
+        Assert.Equal(CtState.Related, Send(table, Tcp(t + 1, S, 33000, C, 5010, TcpFlags.Syn, 1, 0), Hook.Output).State);
+        Assert.Equal(CtState.New, Send(table, Tcp(t + 1, S, 33001, C, 5000, TcpFlags.Syn, 1, 0), Hook.Output).State);
     }
 }
