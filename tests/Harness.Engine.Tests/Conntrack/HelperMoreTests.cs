@@ -36,13 +36,14 @@ public sealed partial class HelperMoreTests(ITestOutputHelper output)
     private static string Hex(byte[] b) => Convert.ToHexString(b);
 
     /// <summary>Runs <paramref name="script"/> ($1 = namespace prefix, $2 = a scratch directory) and gives its output lines.</summary>
-    private string[]? Kernel(string script)
+    private string[]? Kernel(string script, string? rules = null)
     {
         if (!KernelShell.Available(out var why, "ip", "iptables-restore", "iptables", "conntrack", "python3")) { output.WriteLine(why); return null; }
         var prefix = $"hx-cth2-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
         var dir = Directory.CreateTempSubdirectory("hx-cth2-");
         try
         {
+            if (rules is not null) File.WriteAllText(Path.Combine(dir.FullName, "rules"), rules);
             var text = KernelShell.Script(script, prefix, dir.FullName);
             output.WriteLine(text);
             return text.Split('\n');
@@ -332,5 +333,184 @@ public sealed partial class HelperMoreTests(ITestOutputHelper output)
         Assert.Equal(new ulong[] { 1, 1 }, Counts(lines));
         Assert.Equal(CtState.Related, Send(table, Tcp(t + 1, S, 33000, C, 5010, TcpFlags.Syn, 1, 0), Hook.Output).State);
         Assert.Equal(CtState.New, Send(table, Tcp(t + 1, S, 33001, C, 5000, TcpFlags.Syn, 1, 0), Hook.Output).State);
+    }
+
+    // ---- snmp ----
+
+    private static readonly CtTemplate Snmp = CtTemplate.Default.WithHelper("snmp");
+    private static readonly InterfaceAddress[] WithBroadcast = [new(Address.Parse(C), 24, Address.Parse("10.9.0.255"))];
+
+    [Fact]
+    public void Snmp_broadcast_query_expects_answers_from_the_subnets_port_161_for_30_seconds()
+    {
+        var table = Table();
+        var query = Send(table, Udp(0, C, 4000, "10.9.0.255", 161, "get"), Hook.Output, Snmp, WithBroadcast);
+        Assert.Equal(
+            "29 proto=17 src=10.9.0.255 dst=10.9.0.1 sport=161 dport=4000 mask-src=255.255.255.0 mask-dst=255.255.255.255 sport=65535 dport=65535 master-src=10.9.0.1 master-dst=10.9.0.255 sport=4000 dport=161 PERMANENT class=0 helper=snmp",
+            Assert.Single(ConntrackListFormatter.ExpectationLines(table, T(0.5))));
+        Assert.Equal(29, query.Entry!.SecondsLeft(T(0.5))); // the master's timeout: 30 s
+        Assert.Equal(CtState.Related, Send(table, Udp(1, S, 161, C, 4000), Hook.Prerouting).State);
+        Assert.Equal(CtState.Related, Send(table, Udp(1.1, "10.9.0.3", 161, C, 4000), Hook.Prerouting).State); // permanent
+        Assert.Equal(CtState.New, Send(table, Udp(1.2, "10.9.0.4", 162, C, 4000), Hook.Prerouting).State);
+        Assert.Equal(CtState.New, Send(table, Udp(30, "10.9.0.5", 161, C, 4000), Hook.Prerouting).State); // expired at 30 s
+        var unicast = Table();
+        Send(unicast, Udp(0, C, 4000, S, 161, "get"), Hook.Output, Snmp, WithBroadcast);
+        Assert.Empty(unicast.Expectations);
+    }
+
+    [Fact]
+    public void Snmp_a_NATed_connection_is_refused_by_name()
+    {
+        var table = Table();
+        var p = Udp(0, "10.9.0.7", 4000, "192.0.2.1", 161, "get");
+        var ct = table.Process(p, Hook.Prerouting, Snmp);
+        table.SetupNat(ct, NatManipType.Source, new NatRange(A("10.9.0.9"), A("10.9.0.9"), null, null));
+        var ex = Assert.Throws<NotSupportedException>(() => table.Confirm(ct, p));
+        Assert.Contains("nf_nat_snmp_basic", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("-j CT --helper snmp", ex.Message, StringComparison.Ordinal);
+    }
+
+    private static Host Client() => new(
+        [
+            new HostInterface("lo", 1, new MacAddress(0), [new InterfaceAddress(Address.Parse("127.0.0.1"), 8)], IsLoopback: true, Mtu: 65536),
+            new HostInterface("c0", 2, MacAddress.Parse("02:00:00:00:cc:01"), [new InterfaceAddress(Address.Parse(C), 24, Address.Parse("10.9.0.255"))]),
+        ],
+        [],
+        ImmutableArray<RoutingRule>.Empty,
+        Sysctls.Defaults);
+
+    private const string SnmpRules = """
+        *raw
+        :PREROUTING ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A OUTPUT -p udp --dport 161 -j CT --helper snmp
+        COMMIT
+        *filter
+        :INPUT ACCEPT [0:0]
+        :FORWARD ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A INPUT -p udp -m conntrack --ctstate NEW
+        -A INPUT -p udp -m conntrack --ctstate RELATED
+        -A INPUT -p udp -m conntrack --ctstate ESTABLISHED
+        COMMIT
+
+        """;
+
+    /// <summary>Through the engine: a broadcast query from 4000, answers from 10.9.0.2:161 and :162 1 s later.</summary>
+    private static (List<ulong> Counters, List<string> Expect, List<string> Conntrack) ModelSnmp()
+    {
+        var engine = Engine.Create(TestRules.Load(SnmpRules), null, Client(), EngineOptions.Default);
+        int n = 0;
+        _ = engine.Process(PacketDecoder.Decode(Udp(1, C, 4000, "10.9.0.255", 161, "get").Raw.Span, ++n, T(1))).ToList();
+        var expect = ConntrackListFormatter.ExpectationLines(engine.Conntrack, T(1.1)).Select(MaskTimeout).ToList();
+        _ = engine.Process(PacketDecoder.Decode(Udp(2, S, 161, C, 4000, "answer").Raw.Span, ++n, T(2), "c0")).ToList();
+        _ = engine.Process(PacketDecoder.Decode(Udp(2.01, S, 162, C, 4000, "other").Raw.Span, ++n, T(2.01), "c0")).ToList();
+        var counters = Enumerable.Range(1, 3).Select(i => engine.Counters.Get(Family.IPv4, "filter", "INPUT", i).Packets).ToList();
+        var lines = ConntrackListFormatter.Lines(engine.Conntrack, T(2.2)).Select(MaskTimeout).Order(StringComparer.Ordinal).ToList();
+        return (counters, expect, lines);
+    }
+
+    /// <summary>$P-c ($D/rules) sends a broadcast query from 4000 to port 161; $P-s answers from 161 and from 162.</summary>
+    private static string SnmpScript() => Peers + $$"""
+        ip netns exec $P-c iptables-restore < $D/rules
+        ip netns exec $P-s python3 -c '
+        import socket, time
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 161)); s.settimeout(10)
+        d, a = s.recvfrom(100)
+        time.sleep(1)
+        s.sendto(b"answer", a)
+        t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); t.bind(("10.9.0.2", 162)); t.sendto(b"other", a)
+        ' &
+        SRV=$!
+        sleep 0.5
+        ip netns exec $P-c python3 -c '
+        import socket, subprocess
+        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        c.bind(("10.9.0.1", 4000)); c.settimeout(5)
+        c.sendto(b"get", ("10.9.0.255", 161))
+        out = subprocess.run(["conntrack", "-L", "expect"], capture_output=True, text=True).stdout
+        for l in out.splitlines(): print("EXP " + l, flush=True)
+        c.recvfrom(100); c.recvfrom(100)
+        '
+        wait $SRV
+        ip netns exec $P-c iptables -L INPUT -v -n -x | awk 'NR>2 {print "CNT " $1}'
+        ip netns exec $P-c conntrack -L 2>/dev/null | sed 's/^/CT /'
+        """;
+
+    [Fact]
+    public void Kernel_snmp_counts_and_lists_as_the_model_does()
+    {
+        if (Kernel(SnmpScript(), SnmpRules) is not { } lines) return;
+        var model = ModelSnmp();
+        Assert.Single(model.Expect);
+        Assert.Equal(model.Expect, Tagged(lines, "EXP "));
+        Assert.Equal(new ulong[] { 2, 1, 0 }, model.Counters); // NEW (the looped-back broadcast, the answer from 162), RELATED (from 161), ESTABLISHED
+        Assert.Equal(model.Counters, Counts(lines));
+        Assert.Equal(model.Conntrack, Tagged(lines, "CT "));
+    }
+
+    // ---- loading: what the kernel refuses ----
+
+    /// <summary>Rules the kernel loads (null) or refuses (the model's reason contains the text), in iptables (4) or ip6tables (6).</summary>
+    public static TheoryData<int, string, string?> HelperRules => new()
+    {
+        { 4, "-p tcp --dport 6566 -j CT --helper sane", null },
+        { 6, "-p tcp --dport 6566 -j CT --helper sane", null },
+        { 4, "-p udp --dport 6566 -j CT --helper sane", "-p tcp" },
+        { 4, "-j CT --helper sane", "-p tcp" },
+        { 4, "-p udp --dport 10080 -j CT --helper amanda", null },
+        { 6, "-p udp --dport 10080 -j CT --helper amanda", null },
+        { 4, "-p tcp --dport 10080 -j CT --helper amanda", "-p udp" },
+        { 4, "! -p udp -j CT --helper amanda", "-p udp" },
+        { 4, "-p udp --dport 161 -j CT --helper snmp", null },
+        { 6, "-p udp --dport 161 -j CT --helper snmp", "IPv4 only" },
+        { 4, "-p tcp --dport 161 -j CT --helper snmp", "-p udp" },
+        { 4, "-p udp --dport 162 -j CT --helper snmp_trap", "not modelled" },
+    };
+
+    [Theory]
+    [MemberData(nameof(HelperRules))]
+    public void Helper_rules_load_or_are_refused(int family, string spec, string? error)
+    {
+        var rules = $"*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING {spec}\nCOMMIT\n";
+        var fam = family == 4 ? Family.IPv4 : Family.IPv6;
+        Engine Create() => family == 4
+            ? Engine.Create(TestRules.Load(rules, fam), null, Client(), EngineOptions.Default)
+            : Engine.Create(null, TestRules.Load(rules, fam), Client(), EngineOptions.Default);
+        if (error is null)
+        {
+            Assert.NotNull(Create());
+            return;
+        }
+        var ex = Assert.ThrowsAny<Exception>(Create);
+        Assert.Contains(error, ex.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The same rules through iptables-restore / ip6tables-restore in a namespace: "OK" or "REFUSED" per rule, in order.
+    /// snmp_trap (nf_nat_snmp_basic's helper) exists in the kernel: only the model refuses it, as not modelled.
+    /// </summary>
+    [Fact]
+    public void Kernel_loads_and_refuses_the_helper_rules_as_the_model_does()
+    {
+        var rows = HelperRules.Select(r => ((int)r[0], (string)r[1], (string?)r[2])).ToList();
+        var script = """
+            P=$1
+            trap 'ip netns del $P-x 2>/dev/null; true' EXIT
+            ip netns add $P-x
+            shift 2
+            while [ $# -gt 0 ]; do
+              if printf '*raw\n-A PREROUTING %s\nCOMMIT\n' "$2" | ip netns exec $P-x ip$1tables-restore 2>/dev/null; then echo "RES OK"; else echo "RES REFUSED"; fi
+              shift 2
+            done
+            """.Replace("ip$1tables", "$( [ $1 = 6 ] && echo ip6 || echo ip )tables", StringComparison.Ordinal);
+        if (!KernelShell.Available(out var why, "ip", "iptables-restore", "ip6tables-restore")) { output.WriteLine(why); return; }
+        var prefix = $"hx-cth2-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
+        var args = new List<string> { prefix, "-" };
+        foreach (var (f, spec, _) in rows) { args.Add(f.ToString(CultureInfo.InvariantCulture)); args.Add(spec); }
+        var text = KernelShell.Script(script, [.. args]);
+        output.WriteLine(text);
+        var kernel = text.Split('\n').Where(l => l.StartsWith("RES ", StringComparison.Ordinal)).Select(l => l[4..]).ToList();
+        Assert.Equal(rows.Select(r => r.Item3 is null or "not modelled" ? "OK" : "REFUSED"), kernel);
     }
 }
