@@ -226,7 +226,7 @@ public sealed class ConntrackTable
                 case "irc": packet = IrcHelper.Inspect(this, ct, packet); break;
                 case "netbios-ns": NetbiosNsHelper.Inspect(this, ct, packet, outAddresses); break;
                 case "sane": SaneHelper.Inspect(this, ct, packet); break;
-                case "amanda": AmandaHelper.Inspect(this, ct, packet); break;
+                case "amanda": packet = AmandaHelper.Inspect(this, ct, packet); break;
                 case "snmp": SnmpHelper.Inspect(this, ct, packet, outAddresses); break;
             }
         if (ct.DropReason is not null) return false; // the helper's NF_DROP: not adjusted, not confirmed

@@ -265,19 +265,190 @@ public sealed partial class HelperMoreTests(ITestOutputHelper output)
         Assert.Equal(29, Assert.Single(quiet.Entries).SecondsLeft(T(t + 0.5))); // no reply: the UDP timeout
     }
 
-    [Fact]
-    public void Amanda_a_NATed_master_announcing_a_port_is_refused_by_name()
+    // ---- amanda through NAT (nf_nat_amanda) ----
+
+    private const string Inside = "10.1.0.2", Outside = "10.2.0.2", RouterOut = "10.2.0.1";
+
+    private static Host RouterHost() => new(
+        [
+            new HostInterface("lo", 1, new MacAddress(0), [new InterfaceAddress(Address.Parse("127.0.0.1"), 8)], IsLoopback: true, Mtu: 65536),
+            new HostInterface("f0", 2, MacAddress.Parse("02:00:00:00:ff:00"), [new InterfaceAddress(Address.Parse("10.1.0.1"), 24)]),
+            new HostInterface("f1", 3, MacAddress.Parse("02:00:00:00:ff:01"), [new InterfaceAddress(Address.Parse(RouterOut), 24)]),
+        ],
+        [],
+        ImmutableArray<RoutingRule>.Empty,
+        Sysctls.Defaults.With("net.ipv4.ip_forward", "1"));
+
+    private const string AmandaNatRules = """
+        *raw
+        :PREROUTING ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A PREROUTING -p udp --dport 10080 -j CT --helper amanda
+        COMMIT
+        *nat
+        :PREROUTING ACCEPT [0:0]
+        :INPUT ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        :POSTROUTING ACCEPT [0:0]
+        -A POSTROUTING -o f1 -j MASQUERADE
+        COMMIT
+        *filter
+        :INPUT ACCEPT [0:0]
+        :FORWARD ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A FORWARD -p tcp --syn -m conntrack --ctstate RELATED
+        -A FORWARD -p tcp --syn -m conntrack --ctstate NEW
+        -A FORWARD -p udp -m conntrack --ctstate NEW
+        -A FORWARD -p udp -m conntrack --ctstate ESTABLISHED
+        COMMIT
+
+        """;
+
+    /// <summary>
+    /// The NAT check's frames ('c': the amanda server 10.1.0.2 behind the MASQUERADE router; 's': the amanda client
+    /// 10.2.0.2 outside): two requests (masters A from 850, B from 851), A's reply announcing DATA 9999 and MESG 5001, B's
+    /// announcing DATA 9999 (A has it: nf_nat_amanda takes another port, in the model 10000, one digit longer; the kernel
+    /// draws one at random above 9999, five digits too) and INDEX 99 (looked for at the old offsets: "INDEX 9"), then the
+    /// server's connections to 9999 (A's) and 5002 (never announced), and, with <paramref name="toB"/>, to B's port.
+    /// </summary>
+    private static List<(char Side, Packet Packet)> AmandaNatFrames(bool toB = true) =>
+    [
+        ('c', Udp(1, Inside, 850, Outside, 10080, "REQ A\n")),
+        ('c', Udp(1.1, Inside, 851, Outside, 10080, "REQ B\n")),
+        ('s', Udp(1.2, Outside, 10080, RouterOut, 850, "CONNECT DATA 9999 MESG 5001\n")),
+        ('s', Udp(1.3, Outside, 10080, RouterOut, 851, "CONNECT DATA 9999 INDEX 99\n")),
+        ('c', Tcp(1.4, Inside, 40001, Outside, 9999, TcpFlags.Syn, 2000, 0)),
+        ('c', Tcp(1.5, Inside, 40002, Outside, 5002, TcpFlags.Syn, 3000, 0)),
+        .. (toB ? [('c', Tcp(1.6, Inside, 40000, Outside, 10000, TcpFlags.Syn, 1000, 0))] : new List<(char, Packet)>()),
+    ];
+
+    private sealed record NatRun(List<string> ToOutside, List<string> ToInside, List<ulong> Counters, List<string> Expect);
+
+    private static NatRun ModelAmandaNat(bool toB = true)
     {
-        var table = Table();
-        var request = Udp(0, S, 850, C, 10080, "REQ\n");
-        var ct = table.Process(request, Hook.Output, Amanda);
-        table.SetupNat(ct, NatManipType.Source, new NatRange(A("10.9.0.9"), A("10.9.0.9"), null, null));
-        Assert.True(table.Confirm(ct, request));
-        var reply = Udp(0.1, C, 10080, "10.9.0.9", 850, "CONNECT DATA 5000\n");
-        var back = table.Process(reply, Hook.Prerouting, CtTemplate.Default);
-        var ex = Assert.Throws<NotSupportedException>(() => table.Confirm(back, reply));
-        Assert.Contains("nf_nat_amanda", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("-j CT --helper amanda", ex.Message, StringComparison.Ordinal);
+        var engine = Engine.Create(TestRules.Load(AmandaNatRules), null, RouterHost(), EngineOptions.Default);
+        var toOutside = new List<string>();
+        var toInside = new List<string>();
+        List<string> expect = [];
+        int n = 0;
+        foreach (var (side, p) in AmandaNatFrames(toB))
+        {
+            if (p.Transport is TcpHeader && expect.Count == 0)
+                expect = ConntrackListFormatter.ExpectationLines(engine.Conntrack, p.Time).Select(MaskTimeout).Order(StringComparer.Ordinal).ToList();
+            foreach (var o in engine.Process(PacketDecoder.Decode(p.Raw.Span, ++n, p.Time, side == 'c' ? "f0" : "f1")))
+                if (o.Disposition == Disposition.Forwarded)
+                    (o.OutInterface == "f1" ? toOutside : toInside).Add(Convert.ToHexString(o.Packet.Raw.Span));
+        }
+        var counters = Enumerable.Range(1, 4).Select(i => engine.Counters.Get(Family.IPv4, "filter", "FORWARD", i).Packets).ToList();
+        return new NatRun(toOutside, toInside, counters, expect);
+    }
+
+    private static string UdpPayload(string hex)
+    {
+        var p = PacketDecoder.Decode(Convert.FromHexString(hex), 0, T(0));
+        return System.Text.Encoding.ASCII.GetString(p.Raw.Span[(p.Ip!.HeaderLength + 8)..]);
+    }
+
+    [Fact]
+    public void Amanda_through_MASQUERADE_takes_the_next_free_port_and_rewrites_the_reply()
+    {
+        var run = ModelAmandaNat();
+        Assert.Equal(["CONNECT DATA 9999 MESG 5001\n", "CONNECT DATA 10000 INDEX 99\n"], run.ToInside.Select(UdpPayload));
+        Assert.Equal(
+            [
+                $"T proto=6 src={Inside} dst={Outside} sport=0 dport=10000 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src={Inside} master-dst={Outside} sport=851 dport=10080 class=0 helper=amanda",
+                $"T proto=6 src={Inside} dst={Outside} sport=0 dport=5001 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src={Inside} master-dst={Outside} sport=850 dport=10080 class=0 helper=amanda",
+                $"T proto=6 src={Inside} dst={Outside} sport=0 dport=9 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src={Inside} master-dst={Outside} sport=851 dport=10080 class=0 helper=amanda",
+                $"T proto=6 src={Inside} dst={Outside} sport=0 dport=9999 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src={Inside} master-dst={Outside} sport=850 dport=10080 class=0 helper=amanda",
+            ],
+            run.Expect);
+        // the connection to 10000 follows B's NAT back to the announced 9999, from the router's address
+        var syns = run.ToOutside.Select(h => PacketDecoder.Decode(Convert.FromHexString(h), 0, T(0))).Where(p => p.Transport is TcpHeader).ToList();
+        Assert.Equal([(RouterOut, (ushort)9999), (RouterOut, (ushort)5002), (RouterOut, (ushort)9999)],
+            syns.Select(p => (p.Ip!.Source.ToString(), ((TcpHeader)p.Transport!).DestinationPort)));
+        Assert.Equal(new ulong[] { 2, 1, 2, 2 }, run.Counters); // RELATED: A's and B's; NEW: 5002
+        var reply = PacketDecoder.Decode(Convert.FromHexString(run.ToInside[1]), 0, T(0));
+        Assert.Equal(56, reply.Ip!.TotalLength); // one byte longer; IP and UDP checksums valid
+        Assert.Equal(0, InternetChecksum.Compute(reply.Raw.Span[..20]));
+        Assert.Equal(0, InternetChecksum.Transport(reply.Ip.Source, reply.Ip.Destination, IpProtocol.Udp, reply.Raw.Span[20..]));
+    }
+
+    /// <summary>
+    /// <see cref="KernelShell.SilentPeersForwarder"/> with <see cref="AmandaNatRules"/> in $P-f; the frames of $D/frames
+    /// ("c HEX" / "s HEX") are sent from c0 / s0 0.1 s apart; what c0 and s0 receive is printed ("C HEX" / "S HEX", the IP
+    /// packet), the expectations before the first TCP frame ("EXP …"), and the FORWARD counters.
+    /// </summary>
+    private const string AmandaNatScript = KernelShell.SilentPeersForwarder + """
+
+        ip netns exec $P-f iptables-restore < $D/rules
+        python3 -c '
+        import ctypes, socket, subprocess, sys, time
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        def enter(ns):
+            fd = open("/var/run/netns/" + ns)
+            if libc.setns(fd.fileno(), 0x40000000) != 0: raise OSError("setns")
+        socks = {}
+        for side, dev in (("c", "c0"), ("s", "s0")):
+            enter(sys.argv[1] + "-" + side)
+            k = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3)); k.bind((dev, 0)); k.setblocking(False)
+            socks[side] = k
+        hdr = {"c": bytes.fromhex("02000000ff00" + "02000000cc01" + "0800"), "s": bytes.fromhex("02000000ff01" + "020000005501" + "0800")}
+        listed = False
+        for line in open(sys.argv[2] + "/frames"):
+            side, hexs = line.split()
+            data = bytes.fromhex(hexs)
+            if data[9] == 6 and not listed:
+                listed = True
+                out = subprocess.run(["ip", "netns", "exec", sys.argv[1] + "-f", "conntrack", "-L", "expect"], capture_output=True, text=True).stdout
+                for l in out.splitlines(): print("EXP " + l, flush=True)
+            socks[side].send(hdr[side] + data)
+            time.sleep(0.1)
+        time.sleep(0.3)
+        for side in ("c", "s"):
+            while True:
+                try:
+                    f, a = socks[side].recvfrom(65535)
+                except BlockingIOError:
+                    break
+                if a[2] != 4 and f[12:14] == b"\x08\x00":
+                    print(side.upper() + " " + f[14:].hex().upper(), flush=True)
+        ' $P $D
+        ip netns exec $P-f iptables -L FORWARD -v -n -x | awk 'NR>2 {print "CNT " $1}'
+        """;
+
+    [Fact]
+    public void Kernel_amanda_through_MASQUERADE_as_the_model_does()
+    {
+        if (!KernelShell.Available(out var why, "ip", "iptables-restore", "iptables", "conntrack", "python3", "ethtool")) { output.WriteLine(why); return; }
+        var prefix = $"hx-cth2-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
+        var dir = Directory.CreateTempSubdirectory("hx-cth2-");
+        try
+        {
+            File.WriteAllText(Path.Combine(dir.FullName, "rules"), AmandaNatRules);
+            File.WriteAllLines(Path.Combine(dir.FullName, "frames"), AmandaNatFrames(toB: false).Select(f => $"{f.Side} {Convert.ToHexString(f.Packet.Raw.Span)}"));
+            var text = KernelShell.Script("P=$1; D=$2\n" + AmandaNatScript, prefix, dir.FullName);
+            output.WriteLine(text);
+            var lines = text.Split('\n');
+            var model = ModelAmandaNat(toB: false);
+            var toInside = lines.Where(l => l.StartsWith("C ", StringComparison.Ordinal)).Select(l => l[2..].Trim()).ToList();
+            Assert.Equal(2, toInside.Count);
+            Assert.Equal(model.ToInside[0], toInside[0]);
+            // B's DATA: the kernel drew a random free port above 9999 (five digits), the model took 10000
+            var m = Regex.Match(UdpPayload(toInside[1]), @"^CONNECT DATA (\d{5}) INDEX 99\n$");
+            Assert.True(m.Success, UdpPayload(toInside[1]));
+            string port = m.Groups[1].Value;
+            Assert.InRange(int.Parse(port, CultureInfo.InvariantCulture), 10000, 65534);
+            Assert.Equal(UdpPayload(model.ToInside[1]).Replace("10000", port, StringComparison.Ordinal), UdpPayload(toInside[1]));
+            var kernelReply = PacketDecoder.Decode(Convert.FromHexString(toInside[1]), 0, T(0));
+            Assert.Equal(0, InternetChecksum.Transport(kernelReply.Ip!.Source, kernelReply.Ip.Destination, IpProtocol.Udp, kernelReply.Raw.Span[20..]));
+            Assert.Equal(model.Expect.Select(l => l.Replace("dport=10000 ", $"dport={port} ", StringComparison.Ordinal)).Order(StringComparer.Ordinal), Tagged(lines, "EXP "));
+            Assert.Equal(model.ToOutside, lines.Where(l => l.StartsWith("S ", StringComparison.Ordinal)).Select(l => l[2..].Trim()).ToList());
+            Assert.Equal(model.Counters, Counts(lines));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
     }
 
     /// <summary>
