@@ -55,9 +55,9 @@ public sealed partial class Engine
     private string? ConfirmConntrack(PacketState s)
     {
         if (s.Conntrack is not { } ct) return null;
-        // the netbios-ns helper acts on a locally generated packet with a broadcast route (RTCF_BROADCAST) and looks at
-        // the addresses of that route's device (the device it leaves by)
-        IReadOnlyList<Harness.Hosts.InterfaceAddress>? outAddresses = ct.Entry?.Helper == "netbios-ns" && s.LocallyGenerated
+        // the broadcast helpers (netbios-ns, snmp) act on a locally generated packet with a broadcast route (RTCF_BROADCAST)
+        // and look at the addresses of that route's device (the device it leaves by)
+        IReadOnlyList<Harness.Hosts.InterfaceAddress>? outAddresses = ct.Entry?.Helper is "netbios-ns" or "snmp" && s.LocallyGenerated
             && s.Route is { Kind: Routing.RouteKind.Broadcast, Device: { } o } && _runtime.Host.FindInterface(o) is { } device ? device.Addresses : null;
         // no sequence adjustment for a packet received on a loopback device (nf_is_loopback_packet: skb_iif set, skb->dev
         // lo); on its way out through lo (POSTROUTING) it is adjusted (measured)

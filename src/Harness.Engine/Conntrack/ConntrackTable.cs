@@ -225,6 +225,9 @@ public sealed class ConntrackTable
                 case "tftp": TftpHelper.Inspect(this, ct, packet); break;
                 case "irc": packet = IrcHelper.Inspect(this, ct, packet); break;
                 case "netbios-ns": NetbiosNsHelper.Inspect(this, ct, packet, outAddresses); break;
+                case "sane": SaneHelper.Inspect(this, ct, packet); break;
+                case "amanda": packet = AmandaHelper.Inspect(this, ct, packet); break;
+                case "snmp": SnmpHelper.Inspect(this, ct, packet, outAddresses); break;
             }
         if (ct.DropReason is not null) return false; // the helper's NF_DROP: not adjusted, not confirmed
         if (e.SeqAdj is { } adj && !ct.IsGeneratedReply && !loopback) packet = adj.Adjust(packet, ct.Direction);

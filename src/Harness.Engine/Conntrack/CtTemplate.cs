@@ -48,17 +48,17 @@ public sealed record CtTemplate(
     /// <summary>The template as the conntrack step sees it: a mark zone takes the packet's mark now.</summary>
     public CtTemplate AtConntrack(uint mark) => ZoneFromMark ? this with { Zone = (ushort)mark, ZoneFromMark = false } : this;
 
-    /// <summary>The helpers the model implements ("ftp", "tftp", "netbios-ns", "irc"). Others must be refused when the ruleset is loaded.</summary>
-    public static readonly IReadOnlyList<string> SupportedHelpers = ["ftp", "tftp", "netbios-ns", "irc"];
+    /// <summary>The helpers the model implements ("ftp", "tftp", "netbios-ns", "irc", "sane", "amanda", "snmp"). Others must be refused when the ruleset is loaded.</summary>
+    public static readonly IReadOnlyList<string> SupportedHelpers = ["ftp", "tftp", "netbios-ns", "irc", "sane", "amanda", "snmp"];
 
     /// <summary>
-    /// The layer-4 protocol a helper is registered for (ftp, irc: TCP; tftp, netbios-ns: UDP): xt_ct looks the helper up
-    /// by name, family and the rule's -p, so a rule without that -p (or with it inverted) finds none.
+    /// The layer-4 protocol a helper is registered for (ftp, irc, sane: TCP; tftp, netbios-ns, amanda, snmp: UDP): xt_ct
+    /// looks the helper up by name, family and the rule's -p, so a rule without that -p (or with it inverted) finds none.
     /// </summary>
-    public static byte HelperProtocol(string name) => name is "ftp" or "irc" ? Harness.Net.IpProtocol.Tcp : Harness.Net.IpProtocol.Udp;
+    public static byte HelperProtocol(string name) => name is "ftp" or "irc" or "sane" ? Harness.Net.IpProtocol.Tcp : Harness.Net.IpProtocol.Udp;
 
-    /// <summary>True when the helper is registered for <paramref name="family"/> (netbios-ns and irc are IPv4 only).</summary>
-    public static bool HelperHasFamily(string name, Harness.Net.Family family) => name is not ("netbios-ns" or "irc") || family == Harness.Net.Family.IPv4;
+    /// <summary>True when the helper is registered for <paramref name="family"/> (netbios-ns, irc and snmp are IPv4 only).</summary>
+    public static bool HelperHasFamily(string name, Harness.Net.Family family) => name is not ("netbios-ns" or "irc" or "snmp") || family == Harness.Net.Family.IPv4;
 
     /// <summary>True when <paramref name="name"/> is a helper the model implements.</summary>
     public static bool IsSupportedHelper(string name) => SupportedHelpers.Contains(name, StringComparer.Ordinal);

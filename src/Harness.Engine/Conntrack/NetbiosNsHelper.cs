@@ -18,7 +18,15 @@ internal static class NetbiosNsHelper
     public const ushort NameServicePort = 137;
     private const long TimeoutSeconds = 3;
 
-    public static void Inspect(ConntrackTable table, CtPacket ct, Packet packet, IReadOnlyList<InterfaceAddress>? outAddresses)
+    public static void Inspect(ConntrackTable table, CtPacket ct, Packet packet, IReadOnlyList<InterfaceAddress>? outAddresses) =>
+        Broadcast(table, ct, packet, outAddresses, "netbios-ns", NameServicePort, TimeoutSeconds);
+
+    /// <summary>
+    /// nf_conntrack_broadcast_help, shared with snmp (<see cref="SnmpHelper"/>): the expectation of <paramref name="helper"/>
+    /// from the subnet's <paramref name="port"/>, and the master's timeout, both <paramref name="timeoutSeconds"/>.
+    /// </summary>
+    internal static void Broadcast(ConntrackTable table, CtPacket ct, Packet packet, IReadOnlyList<InterfaceAddress>? outAddresses,
+        string helper, ushort port, long timeoutSeconds)
     {
         var e = ct.Entry!;
         if (outAddresses is null || ct.Direction != CtDirection.Original || packet.Ip is not { Family: Family.IPv4 } ip) return;
@@ -31,10 +39,10 @@ internal static class NetbiosNsHelper
         }
         if (prefix is not { } len || len == 0) return; // mask 0: the kernel does nothing either
         var reply = e.Reply;
-        var expires = new Timestamp(ct.Time.Nanoseconds + TimeoutSeconds * 1_000_000_000L);
+        var expires = new Timestamp(ct.Time.Nanoseconds + timeoutSeconds * 1_000_000_000L);
         // nf_conntrack_broadcast_help ignores nf_ct_expect_related's answer: a clash only means no expectation
         table.AddExpectation(new Expectation(e, e.Zone, Family.IPv4, IpProtocol.Udp, reply.Source, reply.Destination,
-            reply.DestinationPort, expires, "netbios-ns", SourcePrefixLength: len, SourcePort: NameServicePort, Permanent: true), ct.Time);
+            reply.DestinationPort, expires, helper, SourcePrefixLength: len, SourcePort: port, Permanent: true), ct.Time);
         table.SetExpiry(e, expires); // nf_ct_refresh to the helper's timeout (before confirmation: from now)
     }
 

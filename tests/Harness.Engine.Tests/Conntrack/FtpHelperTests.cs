@@ -133,7 +133,7 @@ public class FtpHelperTests
     {
         var ex = Assert.Throws<ArgumentException>(() => CtTemplate.Default.WithHelper("sip"));
         Assert.Contains("\"sip\"", ex.Message);
-        Assert.False(CtTemplate.IsSupportedHelper("sane"));
+        Assert.False(CtTemplate.IsSupportedHelper("snmp_trap"));
         Assert.True(CtTemplate.IsSupportedHelper("ftp"));
     }
 }
