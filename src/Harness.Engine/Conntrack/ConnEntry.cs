@@ -134,6 +134,9 @@ public sealed class ConnEntry
     /// <summary>FTP helper state (null until the helper looks at the connection).</summary>
     internal FtpState? Ftp;
 
+    /// <summary>The sane helper's state (nf_ct_sane_master.state): the client's last request was SANE_NET_START.</summary>
+    internal bool SaneStartRequested;
+
     /// <summary>Sequence adjustment after a NAT helper resized a payload (null until one did).</summary>
     internal SeqAdjust? SeqAdj;
 

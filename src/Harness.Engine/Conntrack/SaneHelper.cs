@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Harness.Net;
 using Harness.Packets;
 
@@ -22,9 +21,6 @@ internal static class SaneHelper
     /// <summary>Why the packet is dropped when nf_ct_expect_related refuses the expectation (the kernel logs nothing).</summary>
     internal const string CannotExpect = "nf_ct_sane: dropping packet: cannot add expectation";
 
-    /// <summary>Masters whose last client request was SANE_NET_START (nf_ct_sane_master.state); kept beside the entry.</summary>
-    private static readonly ConditionalWeakTable<ConnEntry, object> StartRequested = new();
-
     public static void Inspect(ConntrackTable table, CtPacket ct, Packet packet)
     {
         var e = ct.Entry!;
@@ -35,11 +31,11 @@ internal static class SaneHelper
         if (ct.Direction == CtDirection.Original)
         {
             if (data.Length != 8) return;
-            if (Read32(data, 0) == NetStart) StartRequested.AddOrUpdate(e, e);
-            else StartRequested.Remove(e);
+            e.SaneStartRequested = Read32(data, 0) == NetStart;
             return;
         }
-        if (!StartRequested.Remove(e)) return; // a reply to an uninteresting request
+        if (!e.SaneStartRequested) return; // a reply to an uninteresting request
+        e.SaneStartRequested = false;
         if (data.Length < 8 || Read32(data, 0) != 0 || data[4] != 0 || data[5] != 0) return;
         ushort port = (ushort)(data[6] << 8 | data[7]);
         var o = e.Original;
