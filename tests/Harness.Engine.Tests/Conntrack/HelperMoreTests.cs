@@ -269,15 +269,7 @@ public sealed partial class HelperMoreTests(ITestOutputHelper output)
 
     private const string Inside = "10.1.0.2", Outside = "10.2.0.2", RouterOut = "10.2.0.1";
 
-    private static Host RouterHost() => new(
-        [
-            new HostInterface("lo", 1, new MacAddress(0), [new InterfaceAddress(Address.Parse("127.0.0.1"), 8)], IsLoopback: true, Mtu: 65536),
-            new HostInterface("f0", 2, MacAddress.Parse("02:00:00:00:ff:00"), [new InterfaceAddress(Address.Parse("10.1.0.1"), 24)]),
-            new HostInterface("f1", 3, MacAddress.Parse("02:00:00:00:ff:01"), [new InterfaceAddress(Address.Parse(RouterOut), 24)]),
-        ],
-        [],
-        ImmutableArray<RoutingRule>.Empty,
-        Sysctls.Defaults.With("net.ipv4.ip_forward", "1"));
+    private static Host RouterHost() => NatRouterKernel.RouterHost(RouterOut);
 
     private const string AmandaNatRules = """
         *raw
@@ -373,82 +365,32 @@ public sealed partial class HelperMoreTests(ITestOutputHelper output)
         Assert.Equal(0, InternetChecksum.Transport(reply.Ip.Source, reply.Ip.Destination, IpProtocol.Udp, reply.Raw.Span[20..]));
     }
 
-    /// <summary>
-    /// <see cref="KernelShell.SilentPeersForwarder"/> with <see cref="AmandaNatRules"/> in $P-f; the frames of $D/frames
-    /// ("c HEX" / "s HEX") are sent from c0 / s0 0.1 s apart; what c0 and s0 receive is printed ("C HEX" / "S HEX", the IP
-    /// packet), the expectations before the first TCP frame ("EXP …"), and the FORWARD counters.
-    /// </summary>
-    private const string AmandaNatScript = KernelShell.SilentPeersForwarder + """
-
-        ip netns exec $P-f iptables-restore < $D/rules
-        python3 -c '
-        import ctypes, socket, subprocess, sys, time
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        def enter(ns):
-            fd = open("/var/run/netns/" + ns)
-            if libc.setns(fd.fileno(), 0x40000000) != 0: raise OSError("setns")
-        socks = {}
-        for side, dev in (("c", "c0"), ("s", "s0")):
-            enter(sys.argv[1] + "-" + side)
-            k = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3)); k.bind((dev, 0)); k.setblocking(False)
-            socks[side] = k
-        hdr = {"c": bytes.fromhex("02000000ff00" + "02000000cc01" + "0800"), "s": bytes.fromhex("02000000ff01" + "020000005501" + "0800")}
-        listed = False
-        for line in open(sys.argv[2] + "/frames"):
-            side, hexs = line.split()
-            data = bytes.fromhex(hexs)
-            if data[9] == 6 and not listed:
-                listed = True
-                out = subprocess.run(["ip", "netns", "exec", sys.argv[1] + "-f", "conntrack", "-L", "expect"], capture_output=True, text=True).stdout
-                for l in out.splitlines(): print("EXP " + l, flush=True)
-            socks[side].send(hdr[side] + data)
-            time.sleep(0.1)
-        time.sleep(0.3)
-        for side in ("c", "s"):
-            while True:
-                try:
-                    f, a = socks[side].recvfrom(65535)
-                except BlockingIOError:
-                    break
-                if a[2] != 4 and f[12:14] == b"\x08\x00":
-                    print(side.upper() + " " + f[14:].hex().upper(), flush=True)
-        ' $P $D
-        ip netns exec $P-f iptables -L FORWARD -v -n -x | awk 'NR>2 {print "CNT " $1}'
-        """;
-
     [Fact]
     public void Kernel_amanda_through_MASQUERADE_as_the_model_does()
     {
-        if (!KernelShell.Available(out var why, "ip", "iptables-restore", "iptables", "conntrack", "python3", "ethtool")) { output.WriteLine(why); return; }
-        var prefix = $"hx-cth2-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
-        var dir = Directory.CreateTempSubdirectory("hx-cth2-");
-        try
+        // the expectations are listed before the first TCP frame
+        var frames = new List<string>();
+        foreach (var (side, packet) in AmandaNatFrames(toB: false))
         {
-            File.WriteAllText(Path.Combine(dir.FullName, "rules"), AmandaNatRules);
-            File.WriteAllLines(Path.Combine(dir.FullName, "frames"), AmandaNatFrames(toB: false).Select(f => $"{f.Side} {Convert.ToHexString(f.Packet.Raw.Span)}"));
-            var text = KernelShell.Script("P=$1; D=$2\n" + AmandaNatScript, prefix, dir.FullName);
-            output.WriteLine(text);
-            var lines = text.Split('\n');
-            var model = ModelAmandaNat(toB: false);
-            var toInside = lines.Where(l => l.StartsWith("C ", StringComparison.Ordinal)).Select(l => l[2..].Trim()).ToList();
-            Assert.Equal(2, toInside.Count);
-            Assert.Equal(model.ToInside[0], toInside[0]);
-            // B's DATA: the kernel drew a random free port above 9999 (five digits), the model took 10000
-            var m = Regex.Match(UdpPayload(toInside[1]), @"^CONNECT DATA (\d{5}) INDEX 99\n$");
-            Assert.True(m.Success, UdpPayload(toInside[1]));
-            string port = m.Groups[1].Value;
-            Assert.InRange(int.Parse(port, CultureInfo.InvariantCulture), 10000, 65534);
-            Assert.Equal(UdpPayload(model.ToInside[1]).Replace("10000", port, StringComparison.Ordinal), UdpPayload(toInside[1]));
-            var kernelReply = PacketDecoder.Decode(Convert.FromHexString(toInside[1]), 0, T(0));
-            Assert.Equal(0, InternetChecksum.Transport(kernelReply.Ip!.Source, kernelReply.Ip.Destination, IpProtocol.Udp, kernelReply.Raw.Span[20..]));
-            Assert.Equal(model.Expect.Select(l => l.Replace("dport=10000 ", $"dport={port} ", StringComparison.Ordinal)).Order(StringComparer.Ordinal), Tagged(lines, "EXP "));
-            Assert.Equal(model.ToOutside, lines.Where(l => l.StartsWith("S ", StringComparison.Ordinal)).Select(l => l[2..].Trim()).ToList());
-            Assert.Equal(model.Counters, Counts(lines));
+            if (packet.Transport is TcpHeader && !frames.Contains("EXPECT")) frames.Add(NatRouterKernel.Frame(side, null));
+            frames.Add(NatRouterKernel.Frame(side, packet));
         }
-        finally
-        {
-            dir.Delete(recursive: true);
-        }
+        if (NatRouterKernel.Run(output, "cth2", AmandaNatRules, frames, far: "10.2.0") is not { } lines) return;
+        var model = ModelAmandaNat(toB: false);
+        var toInside = NatRouterKernel.Field(lines, "RXC ");
+        Assert.Equal(2, toInside.Count);
+        Assert.Equal(model.ToInside[0], toInside[0]);
+        // B's DATA: the kernel drew a random free port above 9999 (five digits), the model took 10000
+        var m = Regex.Match(UdpPayload(toInside[1]), @"^CONNECT DATA (\d{5}) INDEX 99\n$");
+        Assert.True(m.Success, UdpPayload(toInside[1]));
+        string port = m.Groups[1].Value;
+        Assert.InRange(int.Parse(port, CultureInfo.InvariantCulture), 10000, 65534);
+        Assert.Equal(UdpPayload(model.ToInside[1]).Replace("10000", port, StringComparison.Ordinal), UdpPayload(toInside[1]));
+        var kernelReply = PacketDecoder.Decode(Convert.FromHexString(toInside[1]), 0, T(0));
+        Assert.Equal(0, InternetChecksum.Transport(kernelReply.Ip!.Source, kernelReply.Ip.Destination, IpProtocol.Udp, kernelReply.Raw.Span[20..]));
+        Assert.Equal(model.Expect.Select(l => l.Replace("dport=10000 ", $"dport={port} ", StringComparison.Ordinal)).Order(StringComparer.Ordinal), Tagged(lines, "EXP "));
+        Assert.Equal(model.ToOutside, NatRouterKernel.Field(lines, "RXS "));
+        Assert.Equal(model.Counters, Counts(lines));
     }
 
     /// <summary>

@@ -52,15 +52,7 @@ public sealed partial class HelperNatTests(ITestOutputHelper output)
 
         """;
 
-    private static Host RouterHost() => new(
-        [
-            new HostInterface("lo", 1, new MacAddress(0), [new InterfaceAddress(Address.Parse("127.0.0.1"), 8)], IsLoopback: true, Mtu: 65536),
-            new HostInterface("f0", 2, MacAddress.Parse("02:00:00:00:ff:00"), [new InterfaceAddress(Address.Parse("10.1.0.1"), 24)]),
-            new HostInterface("f1", 3, MacAddress.Parse("02:00:00:00:ff:01"), [new InterfaceAddress(Address.Parse(RouterOut), 24)]),
-        ],
-        [],
-        ImmutableArray<RoutingRule>.Empty,
-        Sysctls.Defaults.With("net.ipv4.ip_forward", "1"));
+    private static Host RouterHost() => NatRouterKernel.RouterHost(RouterOut);
 
     /// <summary>One frame of the replay: sent by the client ('c', into f0) or the server ('s', into f1); "EXPECT" lists the expectations there.</summary>
     private sealed record Step(char Side, Packet? Packet);

@@ -1,4 +1,7 @@
+using System.Collections.Immutable;
 using System.Globalization;
+using Harness.Hosts;
+using Harness.Net;
 using System.Text.RegularExpressions;
 using Harness.Packets;
 using Xunit.Abstractions;
@@ -7,7 +10,7 @@ namespace Harness.Engine.Tests.Support;
 
 /// <summary>
 /// The kernel side of the NAT-helper checks: KernelShell's silent-peers forwarder with the server side on
-/// 172.16.100.0/24 (f1 172.16.100.1, the server 172.16.100.2 behind s0; the client 10.1.0.2 behind c0), the case's rules
+/// FAR.0/24 (172.16.100 unless given: f1 FAR.1, the server FAR.2 behind s0; the client 10.1.0.2 behind c0), the case's rules
 /// in f, Ethernet frames sent from c0 or s0, "conntrack -L expect" listed where the frames say, what arrives at c0 and s0
 /// captured with tcpdump. Namespaces hx-PREFIX-PID-N, always deleted.
 /// </summary>
@@ -20,7 +23,7 @@ public static partial class NatRouterKernel
     /// lines: "RXC HEX"/"RXS HEX" (IP packets arriving at the client / server), "CNT N" (FORWARD's counters in order),
     /// "EXP LINE" … "EXPEND" (each listing), then conntrack -L. Null, with the reason written, when the tools are missing.
     /// </summary>
-    public static string[]? Run(ITestOutputHelper output, string prefix, string rules, IEnumerable<string> frames)
+    public static string[]? Run(ITestOutputHelper output, string prefix, string rules, IEnumerable<string> frames, string far = "172.16.100")
     {
         if (!KernelShell.Available(out var why, "ip", "iptables-restore", "iptables", "conntrack", "python3", "tcpdump"))
         {
@@ -33,7 +36,7 @@ public static partial class NatRouterKernel
         {
             File.WriteAllText(Path.Combine(dir.FullName, "rules"), rules);
             File.WriteAllLines(Path.Combine(dir.FullName, "frames"), frames);
-            var text = KernelShell.Script(Script, name, dir.FullName);
+            var text = KernelShell.Script(Script, name, dir.FullName, far);
             output.WriteLine(text);
             return text.Split('\n');
         }
@@ -42,6 +45,17 @@ public static partial class NatRouterKernel
             dir.Delete(recursive: true);
         }
     }
+
+    /// <summary>The router f as the engine's host: lo, f0 10.1.0.1/24, f1 <paramref name="routerOut"/>/24, forwarding on.</summary>
+    public static Host RouterHost(string routerOut) => new(
+        [
+            new HostInterface("lo", 1, new MacAddress(0), [new InterfaceAddress(Address.Parse("127.0.0.1"), 8)], IsLoopback: true, Mtu: 65536),
+            new HostInterface("f0", 2, MacAddress.Parse("02:00:00:00:ff:00"), [new InterfaceAddress(Address.Parse("10.1.0.1"), 24)]),
+            new HostInterface("f1", 3, MacAddress.Parse("02:00:00:00:ff:01"), [new InterfaceAddress(Address.Parse(routerOut), 24)]),
+        ],
+        [],
+        ImmutableArray<RoutingRule>.Empty,
+        Sysctls.Defaults.With("net.ipv4.ip_forward", "1"));
 
     /// <summary>"c HEX" (an Ethernet frame from c0 to f0 carrying <paramref name="packet"/>), "s HEX" (from s0 to f1), or "EXPECT" for null.</summary>
     public static string Frame(char side, Packet? packet)
@@ -91,7 +105,7 @@ public static partial class NatRouterKernel
     private static partial Regex TimeoutField();
 
     private const string Script = $$"""
-        P=$1; D=$2; FAR=172.16.100
+        P=$1; D=$2; FAR=$3
         {{KernelShell.SilentPeersForwarder}}
         ip netns exec $P-f iptables-restore < $D/rules
         ip netns exec $P-c tcpdump -i c0 -Q in -U -w $D/c.pcap >/dev/null 2>&1 & T1=$!
