@@ -60,19 +60,7 @@ public sealed partial class HelperMoreTests(ITestOutputHelper output)
     private static List<ulong> Counts(string[] lines) =>
         lines.Where(l => l.StartsWith("CNT ", StringComparison.Ordinal)).Select(l => ulong.Parse(l[4..], CultureInfo.InvariantCulture)).ToList();
 
-    /// <summary>Two peers: $P-c (c0, 10.9.0.1/24 brd +) ↔ $P-s (s0, 10.9.0.2/24 brd +), deleted at exit.</summary>
-    private const string Peers = """
-        P=$1; D=$2
-        trap 'set +e; for n in c s; do ip netns del $P-$n 2>/dev/null; done; true' EXIT
-        set -e
-        for n in c s; do ip netns add $P-$n; done
-        ip link add c0 netns $P-c address 02:00:00:00:cc:01 type veth peer name s0 netns $P-s address 02:00:00:00:55:01
-        for x in c s; do
-          a=1; [ $x = s ] && a=2
-          ip netns exec $P-$x sh -c "sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip addr add 10.9.0.$a/24 brd + dev ${x}0; ip link set ${x}0 up; ip link set lo up"
-        done
-
-        """;
+    private const string Peers = KernelShell.TwoPeers;
 
     // ---- sane ----
 

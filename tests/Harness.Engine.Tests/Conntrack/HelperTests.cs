@@ -296,15 +296,9 @@ public sealed partial class HelperTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>$P-c (c0 10.9.0.1/24 brd +, the rules) ↔ $P-s (s0 10.9.0.2/24), deleted at exit.</summary>
-    private const string NetbiosScript = """
-        P=$1; D=$2
-        trap 'set +e; for n in c s; do ip netns del $P-$n 2>/dev/null; done; true' EXIT
-        set -e
-        for n in c s; do ip netns add $P-$n; done
-        ip link add c0 netns $P-c address 02:00:00:00:cc:01 type veth peer name s0 netns $P-s address 02:00:00:00:55:01
-        ip netns exec $P-c sh -c 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip addr add 10.9.0.1/24 brd + dev c0; ip link set c0 up; ip link set lo up'
-        ip netns exec $P-s sh -c 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip addr add 10.9.0.2/24 brd + dev s0; ip link set s0 up; ip link set lo up'
+    /// <summary><see cref="KernelShell.TwoPeers"/>, the rules in $P-c.</summary>
+    private const string NetbiosScript = $$"""
+        {{KernelShell.TwoPeers}}
         ip netns exec $P-c iptables-restore < $D/rules
         ip netns exec $P-s python3 -c '
         import socket, time
@@ -444,7 +438,7 @@ public sealed partial class HelperTests(ITestOutputHelper output)
     /// CNT: its OUTPUT SYN counters RELATED, NEW.
     /// </summary>
     private const string IrcScript = $$"""
-        {{TwoPeers}}
+        {{KernelShell.TwoPeers}}
         printf '*raw\n-A PREROUTING -p tcp --dport 6667 -j CT --helper irc\nCOMMIT\n*filter\n-A OUTPUT -p tcp --syn -m conntrack --ctstate RELATED\n-A OUTPUT -p tcp --syn --dport 5000:5010 -m conntrack --ctstate NEW\nCOMMIT\n' | ip netns exec $P-s iptables-restore
         ip netns exec $P-s python3 -c '
         import socket, time
@@ -575,20 +569,9 @@ public sealed partial class HelperTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>$P-c (c0, 10.9.0.1/24) ↔ $P-s (s0, 10.9.0.2/24), both deleted at exit.</summary>
-    private const string TwoPeers = """
-        P=$1; D=$2
-        trap 'set +e; for n in c s; do ip netns del $P-$n 2>/dev/null; done; true' EXIT
-        set -e
-        for n in c s; do ip netns add $P-$n; done
-        ip link add c0 netns $P-c address 02:00:00:00:cc:01 type veth peer name s0 netns $P-s address 02:00:00:00:55:01
-        ip netns exec $P-c sh -c 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip addr add 10.9.0.1/24 dev c0; ip link set c0 up; ip link set lo up'
-        ip netns exec $P-s sh -c 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip addr add 10.9.0.2/24 dev s0; ip link set s0 up; ip link set lo up'
-        """;
-
-    /// <summary><see cref="TwoPeers"/> with $D/rules loaded in $P-s.</summary>
+    /// <summary><see cref="KernelShell.TwoPeers"/> with $D/rules loaded in $P-s.</summary>
     private const string TwoNamespaces = $$"""
-        {{TwoPeers}}
+        {{KernelShell.TwoPeers}}
         ip netns exec $P-s iptables-restore < $D/rules
 
         """;

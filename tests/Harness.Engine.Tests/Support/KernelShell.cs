@@ -59,6 +59,22 @@ internal static class KernelShell
         """;
 
     /// <summary>
+    /// Two peers (the script's $1 is the namespace prefix, $2 the work folder): $P-c (c0 02:00:00:00:cc:01, 10.9.0.1/24)
+    /// ↔ $P-s (s0 02:00:00:00:55:01, 10.9.0.2/24), both with the subnet's broadcast configured (`brd +`, which the
+    /// broadcast helpers netbios-ns and snmp look at), IPv6 off, deleted at exit.
+    /// </summary>
+    public const string TwoPeers = """
+        P=$1; D=$2
+        trap 'set +e; for n in c s; do ip netns del $P-$n 2>/dev/null; done; true' EXIT
+        set -e
+        for n in c s; do ip netns add $P-$n; done
+        ip link add c0 netns $P-c address 02:00:00:00:cc:01 type veth peer name s0 netns $P-s address 02:00:00:00:55:01
+        ip netns exec $P-c sh -c 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip addr add 10.9.0.1/24 brd + dev c0; ip link set c0 up; ip link set lo up'
+        ip netns exec $P-s sh -c 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip addr add 10.9.0.2/24 brd + dev s0; ip link set s0 up; ip link set lo up'
+
+        """;
+
+    /// <summary>
     /// Sends the frames of $D/frames (one hex frame per line) from c0 in $P-c by AF_PACKET, <paramref name="delay"/>
     /// seconds apart; a line "SLEEP" waits 3 seconds.
     /// </summary>
