@@ -405,6 +405,30 @@ public sealed partial class HelperTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Kernel_irc_keeps_as_many_expectations_per_connection_as_the_model()
+    {
+        if (!KernelShell.Available(out var why, "ip", "iptables-restore", "iptables", "conntrack", "python3")) { output.WriteLine(why); return; }
+        var prefix = $"hx-cth-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
+        var dir = Directory.CreateTempSubdirectory("hx-cth-");
+        try
+        {
+            // ten DCC offers on one connection: the kernel forgets the oldest beyond its limit, as the model does
+            var dcc = Enumerable.Range(0, 10).Select(i => $"PRIVMSG bob :\u0001DCC SEND file 168361985 {6000 + i} 100\u0001\r\n").ToList();
+            File.WriteAllLines(Path.Combine(dir.FullName, "lines"), dcc.Select(l => Convert.ToHexString(System.Text.Encoding.ASCII.GetBytes(l))));
+            var text = KernelShell.Script(IrcScript, prefix, dir.FullName);
+            output.WriteLine(text);
+            var kernel = text.Split('\n').Where(l => l.StartsWith("EXP ", StringComparison.Ordinal)).Select(l => MaskTimeout(l[4..])).Order(StringComparer.Ordinal).ToList();
+            var table = IrcSession(dcc, out double t);
+            var model = ConntrackListFormatter.ExpectationLines(table, T(t + 0.1)).Select(MaskTimeout).Order(StringComparer.Ordinal).ToList();
+            Assert.Equal(model, kernel);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void Kernel_irc_expects_as_the_model_does()
     {
         if (!KernelShell.Available(out var why, "ip", "iptables-restore", "iptables", "conntrack", "python3")) { output.WriteLine(why); return; }
