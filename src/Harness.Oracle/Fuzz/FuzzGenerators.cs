@@ -9,6 +9,8 @@ namespace Harness.Oracle.Fuzz;
 /// user chains, jump/goto/RETURN, conntrack states, DNAT/SNAT/MASQUERADE/MARK/NOTRACK, and traffic of TCP sessions,
 /// UDP and ICMP exchanges, including packets conntrack must call INVALID (bad checksum, ACK without a connection).
 /// One generator per family (<see cref="FuzzFamily"/>): iptables over the IPv4 fuzz host, ip6tables over the IPv6 one.
+/// The wide mode (<c>Case(family, wide: true)</c>) adds the matches and targets whose result the kernel decides from the
+/// packets alone; the plain mode, and so the CI seeds' cases, stay as they were.
 /// </summary>
 public static class FuzzGenerators
 {
@@ -136,15 +138,18 @@ public static class FuzzGenerators
                 "-m statistic --mode nth --every 2 --packet 1"),
             Gen.Elements("-m recent --set --name fz --rsource", "-m recent --rcheck --name fz --rsource", "-m recent --rcheck --name fz --hitcount 2",
                 "-m recent --update --name fz --rsource --hitcount 3", "-m recent --set --name fz --rdest", "-m recent ! --rcheck --name fz --rdest",
-                "-m recent --remove --name fz"),
+                "-m recent --remove --name fz", "-m recent --rcheck --name fz --rttl",
+                v6 ? "-m recent --update --name fz --mask ffff:ffff:ffff:ffff:: --hitcount 2" : "-m recent --update --name fz --mask 255.255.255.0 --hitcount 2"),
             Gen.Elements("-m string --algo bm --string fuzz", "-m string --algo bm --hex-string |0000000000|", "-m string --algo kmp ! --hex-string |00000000000000000000|",
-                $"-m string --algo bm --hex-string |0000| --from {(v6 ? 40 : 20)} --to {(v6 ? 60 : 40)}"),
+                $"-m string --algo bm --hex-string |0000| --from {(v6 ? 40 : 20)} --to {(v6 ? 60 : 40)}", "-m string --algo bm --icase --string FUZZ --to 10"),
             Gen.Elements("-m comment --comment fz", "-m comment --comment \"a b\""),
         };
         // No connlimit: 6.18's nf_conncount skips its duplicate check and its garbage collection within the jiffy of
         // the list's last collection, so the same connection counts twice when its packets come within one jiffy
         // (kernel-checked: two identical ACKs back to back match --connlimit-above 1, 50 ms apart they do not) —
         // wall-clock timing the injection cannot control (known-differences.md, "connlimit-jiffy").
+        if (table is "filter" or "mangle" && chain != "PREROUTING")
+            options.Add(Gen.Elements("-m mark --mark 0x1/0x1", "-m mark --mark 0x2/0x2", "-m mark ! --mark 0x0"));
         if (proto is "tcp" or "udp")
             options.Add(Gen.Elements("--dports 22,80:443", "! --dports 53,8080", "--sports 40000:40001,80", "--ports 22,40002", "! --ports 443,40003:40010")
                 .Select(s => "-m multiport " + s));
@@ -173,7 +178,15 @@ public static class FuzzGenerators
                 yield return "-j TTL --ttl-inc 2";
             }
             yield return "-j TOS --set-tos 0x10";
+            yield return "-j TOS --set-tos 0x04/0x0f";
+            yield return "-j TOS --or-tos 0x08";
+            yield return "-j TOS --xor-tos 0x10";
             yield return "-j DSCP --set-dscp 0x0a";
+            yield return "-j DSCP --set-dscp-class EF";
+            yield return "-j CONNMARK --set-xmark 0x2/0x3";
+            yield return "-j CONNMARK --save-mark --nfmask 0x1 --ctmask 0x1";
+            yield return "-j CONNMARK --restore-mark --mask 0x1";
+            yield return "-j MARK --set-xmark 0x3/0x1";
             // Without the usual "-m tcp --tcp-flags SYN,RST SYN" (iptables-nft does not ask for it): a second "-m tcp"
             // next to a generated one is folded into the first by the rule parser, while the kernel tests both
             // (a parser difference, reported, not fuzzed). TCPMSS then also meets ACKs and data segments.
