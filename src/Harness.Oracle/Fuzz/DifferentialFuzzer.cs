@@ -50,14 +50,14 @@ public sealed class DifferentialFuzzer : IDisposable
     /// <summary>
     /// The library side of <c>fuzz-kernel --cases N --seed S</c>: runs <paramref name="cases"/> generated cases; each
     /// disagreement (up to <paramref name="maxShrunk"/>) is shrunk and returned. <paramref name="ipv6"/> fuzzes
-    /// ip6tables on the IPv6 fuzz host instead of iptables.
+    /// ip6tables on the IPv6 fuzz host instead of iptables; <paramref name="wide"/> draws the wide mode's matches and targets too.
     /// </summary>
-    public static FuzzReport Run(int cases, int seed, TextWriter? log = null, int maxShrunk = 1, bool ipv6 = false)
+    public static FuzzReport Run(int cases, int seed, TextWriter? log = null, int maxShrunk = 1, bool ipv6 = false, bool wide = false)
     {
         Preflight.Require();
         var clock = Stopwatch.StartNew();
         using var fuzzer = new DifferentialFuzzer(ipv6);
-        var generated = Gen.Sample(FuzzGenerators.Case(ipv6 ? FuzzFamily.V6 : FuzzFamily.V4), cases, new Rnd((ulong)seed), GeneratorSize);
+        var generated = Gen.Sample(FuzzGenerators.Case(ipv6 ? FuzzFamily.V6 : FuzzFamily.V4, wide), cases, new Rnd((ulong)seed), GeneratorSize);
         int packets = 0, disagreements = 0;
         var shrunk = ImmutableArray.CreateBuilder<FuzzRun>();
         int index = 0;

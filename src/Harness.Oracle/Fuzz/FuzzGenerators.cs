@@ -9,6 +9,8 @@ namespace Harness.Oracle.Fuzz;
 /// user chains, jump/goto/RETURN, conntrack states, DNAT/SNAT/MASQUERADE/MARK/NOTRACK, and traffic of TCP sessions,
 /// UDP and ICMP exchanges, including packets conntrack must call INVALID (bad checksum, ACK without a connection).
 /// One generator per family (<see cref="FuzzFamily"/>): iptables over the IPv4 fuzz host, ip6tables over the IPv6 one.
+/// The wide mode (<c>Case(family, wide: true)</c>) adds the matches and targets whose result the kernel decides from the
+/// packets alone; the plain mode, and so the CI seeds' cases, stay as they were.
 /// </summary>
 public static class FuzzGenerators
 {
@@ -20,8 +22,14 @@ public static class FuzzGenerators
     /// <summary>IPv4 cases (iptables).</summary>
     public static Gen<FuzzCase> Case() => Case(FuzzFamily.V4);
 
-    public static Gen<FuzzCase> Case(FuzzFamily family) =>
-        from ruleset in Ruleset(family)
+    public static Gen<FuzzCase> Case(FuzzFamily family) => Case(family, wide: false);
+
+    /// <summary>
+    /// Cases of <paramref name="family"/>; <paramref name="wide"/> also draws the matches and targets of
+    /// <see cref="WideMatches"/> and <see cref="WideTargets"/> (the plain generator, and its seeds' cases, are unchanged).
+    /// </summary>
+    public static Gen<FuzzCase> Case(FuzzFamily family, bool wide) =>
+        from ruleset in Ruleset(family, wide)
         from flowCount in Gen.Choose(1, 3)
         from flows in Gen.ListOf(Flow(family), flowCount)
         from steps in FlowSteps(flows.ToImmutableArray())
@@ -29,18 +37,18 @@ public static class FuzzGenerators
 
     public static Arbitrary<FuzzCase> Arbitrary() => Arb.From(Case(), Shrink);
 
-    private static Gen<FuzzRuleset> Ruleset(FuzzFamily family) =>
+    private static Gen<FuzzRuleset> Ruleset(FuzzFamily family, bool wide) =>
         from users in Gen.Choose(0, 2)
         from input in Gen.Elements("ACCEPT", "ACCEPT", "DROP")
         from forward in Gen.Elements("ACCEPT", "DROP", "DROP")
         from count in Gen.Choose(1, 8)
-        from rules in Gen.ListOf(Rule(family, users), count)
+        from rules in Gen.ListOf(Rule(family, users, wide), count)
         select new FuzzRuleset(
             [("filter", "INPUT", input), ("filter", "FORWARD", forward)],
             [.. UserChains.Take(users)],
             [.. rules]);
 
-    private static Gen<FuzzRule> Rule(FuzzFamily family, int users)
+    private static Gen<FuzzRule> Rule(FuzzFamily family, int users, bool wide)
     {
         var places = new List<(string Table, string Chain)>
         {
@@ -52,8 +60,8 @@ public static class FuzzGenerators
         for (int u = 0; u < users; u++) { places.Add(("filter", UserChains[u])); places.Add(("filter", UserChains[u])); }
         return from place in Gen.Elements(places.ToArray())
                from proto in Gen.Elements("", "tcp", "tcp", "udp", family.Icmp)
-               from matches in Matches(family, place.Table, place.Chain, proto)
-               from target in Target(family, place.Table, place.Chain, proto, users)
+               from matches in Matches(family, place.Table, place.Chain, proto, wide)
+               from target in Target(family, place.Table, place.Chain, proto, users, wide)
                select new FuzzRule(place.Table, place.Chain, Join(Protocol(proto), matches, target));
     }
 
@@ -61,7 +69,7 @@ public static class FuzzGenerators
 
     private static string Join(params string[] parts) => string.Join(' ', parts.Where(p => p.Length > 0));
 
-    private static Gen<string> Matches(FuzzFamily family, string table, string chain, string proto)
+    private static Gen<string> Matches(FuzzFamily family, string table, string chain, string proto, bool wide)
     {
         bool canIn = chain is not ("OUTPUT" or "POSTROUTING");
         bool canOut = chain is not ("PREROUTING" or "INPUT");
@@ -85,9 +93,105 @@ public static class FuzzGenerators
                 .Select(s => "-m conntrack --ctstate " + s));
         if (table is "filter" or "mangle" && chain != "PREROUTING")
             options.Add(Gen.Constant("-m mark --mark 0x1"));
+        if (wide)
+        {
+            // Half the draws from the plain matches, half from the wide ones.
+            var plain = Gen.OneOf(options.ToArray());
+            var extra = Gen.OneOf(WideMatches(family, table, chain, proto).ToArray());
+            return from n in Gen.Choose(0, 3)
+                   from picked in Gen.ListOf(Gen.OneOf(plain, extra), n)
+                   select Join(Normalise(picked));
+        }
         return from n in Gen.Choose(0, 2)
                from picked in Gen.ListOf(Gen.OneOf(options.ToArray()), n)
                select Join(Normalise(picked));
+    }
+
+    /// <summary>
+    /// The wide mode's extra matches: ones the kernel decides from the packets (and the state they build) alone —
+    /// multiport, iprange, length, ttl/hl, tos/dscp, pkttype, addrtype, connmark, statistic nth, recent
+    /// without --seconds, string, comment. Nothing timed (limit, hashlimit, --seconds) or random.
+    /// </summary>
+    private static List<Gen<string>> WideMatches(FuzzFamily family, string table, string chain, string proto)
+    {
+        bool v6 = family.Ipv6;
+        string c0 = family.Clients[0], c1 = family.Clients[1], s0 = family.Servers[0], s1 = family.Servers[1];
+        var options = new List<Gen<string>>
+        {
+            Gen.Elements($"-m iprange --src-range {c0}-{c1}", $"-m iprange ! --src-range {c0}-{c1}",
+                $"-m iprange --dst-range {s0}-{s1}", $"-m iprange --dst-range {s1}-{s1}"),
+            // Packet sizes: v4 TCP 40 (+10 data, +4 after TCPMSS), UDP 40, ICMP 36; v6 20 more.
+            Gen.Elements(v6
+                ? new[] { "-m length --length 60", "-m length --length 56:64", "-m length ! --length 60:69", "-m length --length 70:1500" }
+                : ["-m length --length 40", "-m length --length 36:44", "-m length ! --length 40:49", "-m length --length 50:1500"]),
+            Gen.Elements(v6
+                ? new[] { "-m hl --hl-eq 64", "-m hl --hl-eq 63", "-m hl --hl-lt 64", "-m hl --hl-gt 63", "-m hl ! --hl-eq 64" }
+                : ["-m ttl --ttl-eq 64", "-m ttl --ttl-eq 63", "-m ttl --ttl-lt 64", "-m ttl --ttl-gt 63", "-m ttl ! --ttl-eq 64"]),
+            Gen.Elements("-m tos --tos 0x10/0x3f", "-m tos ! --tos 0x00/0xff", "-m dscp --dscp 0x0a", "-m dscp ! --dscp 0x00", "-m dscp --dscp 0x04"),
+            Gen.Elements("-m pkttype --pkt-type unicast", "-m pkttype ! --pkt-type unicast", "-m pkttype --pkt-type multicast"),
+            Gen.Elements(v6
+                ? new[] { "-m addrtype --dst-type LOCAL", "-m addrtype ! --dst-type LOCAL", "-m addrtype --src-type UNICAST", "-m addrtype --dst-type MULTICAST" }
+                : ["-m addrtype --dst-type LOCAL", "-m addrtype ! --dst-type LOCAL", "-m addrtype --src-type UNICAST", "-m addrtype --dst-type BROADCAST",
+                   "-m addrtype --dst-type UNICAST ! --src-type LOCAL"]),
+            Gen.Elements("-m connmark --mark 0x1", "-m connmark ! --mark 0x1/0x1", "-m connmark --mark 0x0"),
+            Gen.Elements("-m statistic --mode nth --every 2 --packet 0", "-m statistic --mode nth --every 3 --packet 2",
+                "-m statistic --mode nth --every 2 --packet 1"),
+            Gen.Elements("-m recent --set --name fz --rsource", "-m recent --rcheck --name fz --rsource", "-m recent --rcheck --name fz --hitcount 2",
+                "-m recent --update --name fz --rsource --hitcount 3", "-m recent --set --name fz --rdest", "-m recent ! --rcheck --name fz --rdest",
+                "-m recent --remove --name fz", "-m recent --rcheck --name fz --rttl",
+                v6 ? "-m recent --update --name fz --mask ffff:ffff:ffff:ffff:: --hitcount 2" : "-m recent --update --name fz --mask 255.255.255.0 --hitcount 2"),
+            Gen.Elements("-m string --algo bm --string fuzz", "-m string --algo bm --hex-string |0000000000|", "-m string --algo kmp ! --hex-string |00000000000000000000|",
+                $"-m string --algo bm --hex-string |0000| --from {(v6 ? 40 : 20)} --to {(v6 ? 60 : 40)}", "-m string --algo bm --icase --string FUZZ --to 10"),
+            Gen.Elements("-m comment --comment fz", "-m comment --comment \"a b\""),
+        };
+        // No connlimit: 6.18's nf_conncount skips its duplicate check and its garbage collection within the jiffy of
+        // the list's last collection, so the same connection counts twice when its packets come within one jiffy
+        // (kernel-checked: two identical ACKs back to back match --connlimit-above 1, 50 ms apart they do not) —
+        // wall-clock timing the injection cannot control (known-differences.md, "connlimit-jiffy").
+        if (table is "filter" or "mangle" && chain != "PREROUTING")
+            options.Add(Gen.Elements("-m mark --mark 0x1/0x1", "-m mark --mark 0x2/0x2", "-m mark ! --mark 0x0"));
+        if (proto is "tcp" or "udp")
+            options.Add(Gen.Elements("--dports 22,80:443", "! --dports 53,8080", "--sports 40000:40001,80", "--ports 22,40002", "! --ports 443,40003:40010")
+                .Select(s => "-m multiport " + s));
+        return options;
+    }
+
+    /// <summary>The wide mode's extra targets for a rule in <paramref name="table"/>: LOG, CONNMARK and (mangle) TTL/HL, TOS, DSCP, TCPMSS.</summary>
+    private static IEnumerable<string> WideTargets(FuzzFamily family, string table, string proto)
+    {
+        yield return "-j LOG --log-prefix fz";
+        yield return "-j CONNMARK --set-mark 0x1";
+        if (table == "mangle")
+        {
+            yield return "-j CONNMARK --save-mark";
+            yield return "-j CONNMARK --restore-mark";
+            if (family.Ipv6)
+            {
+                yield return "-j HL --hl-set 1";
+                yield return "-j HL --hl-dec 1";
+                yield return "-j HL --hl-inc 2";
+            }
+            else
+            {
+                yield return "-j TTL --ttl-set 1";
+                yield return "-j TTL --ttl-dec 1";
+                yield return "-j TTL --ttl-inc 2";
+            }
+            yield return "-j TOS --set-tos 0x10";
+            yield return "-j TOS --set-tos 0x04/0x0f";
+            yield return "-j TOS --or-tos 0x08";
+            yield return "-j TOS --xor-tos 0x10";
+            yield return "-j DSCP --set-dscp 0x0a";
+            yield return "-j DSCP --set-dscp-class EF";
+            yield return "-j CONNMARK --set-xmark 0x2/0x3";
+            yield return "-j CONNMARK --save-mark --nfmask 0x1 --ctmask 0x1";
+            yield return "-j CONNMARK --restore-mark --mask 0x1";
+            yield return "-j MARK --set-xmark 0x3/0x1";
+            // Without the usual "-m tcp --tcp-flags SYN,RST SYN" (iptables-nft does not ask for it): a second "-m tcp"
+            // next to a generated one is folded into the first by the rule parser, while the kernel tests both
+            // (a parser difference, reported, not fuzzed). TCPMSS then also meets ACKs and data segments.
+            if (proto == "tcp") yield return "-j TCPMSS --set-mss 1000";
+        }
     }
 
     /// <summary>Keeps at most one match of each kind (iptables refuses "-s" twice).</summary>
@@ -107,7 +211,7 @@ public static class FuzzGenerators
         return [.. kept];
     }
 
-    private static Gen<string> Target(FuzzFamily family, string table, string chain, string proto, int users)
+    private static Gen<string> Target(FuzzFamily family, string table, string chain, string proto, int users, bool wide)
     {
         var chainIndex = Array.IndexOf(UserChains, chain);
         var later = UserChains.Skip(chainIndex + 1).Take(Math.Max(0, users - chainIndex - 1)).ToArray();
@@ -136,6 +240,7 @@ public static class FuzzGenerators
                 targets.AddRange(["-j CT --notrack", "-j ACCEPT", "-j DROP"]);
                 break;
         }
+        if (wide) targets.AddRange(WideTargets(family, table, proto));
         return Gen.Elements(targets.ToArray());
     }
 

@@ -267,13 +267,44 @@ internal sealed class OutcomeBuilder(KernelSession session)
     private static Packet FinalPacket(Packet packet, TraceEvent? last)
     {
         if (last is null || packet.Raw.IsEmpty) return packet;
-        var bytes = packet.Raw.ToArray();
+        var bytes = Grown(packet.Raw.Span, last);
         var net = last.Network;
         net.AsSpan(0, Math.Min(net.Length, bytes.Length)).CopyTo(bytes);
         int transportOffset = bytes[0] >> 4 == 4 ? (bytes[0] & 0x0F) * 4 : 40;
         if (last.Transport.Length > 0 && transportOffset < bytes.Length)
             last.Transport.AsSpan(0, Math.Min(last.Transport.Length, bytes.Length - transportOffset)).CopyTo(bytes.AsSpan(transportOffset));
         return PacketDecoder.Decode(bytes, packet.Number, packet.Time, packet.Interface, packet.Direction, packet.Link);
+    }
+
+    /// <summary>
+    /// The packet's bytes, made as long as the trace's IP header says when a rule grew it (TCPMSS adding an MSS option
+    /// to a SYN): the trace shows at most 20 bytes of the transport header, so the new TCP option bytes stay zero (end of
+    /// options) and the payload moves behind the longer TCP header. Without this the longer length field would make the
+    /// packet undecodable.
+    /// </summary>
+    private static byte[] Grown(ReadOnlySpan<byte> raw, TraceEvent last)
+    {
+        var net = last.Network;
+        if (net.Length < 20) return raw.ToArray();
+        bool v4 = net[0] >> 4 == 4;
+        if (!v4 && net.Length < 40) return raw.ToArray();
+        int total = v4 ? BinaryPrimitives.ReadUInt16BigEndian(net.AsSpan(2)) : 40 + BinaryPrimitives.ReadUInt16BigEndian(net.AsSpan(4));
+        if (total <= raw.Length) return raw.ToArray();
+        var bytes = new byte[total];
+        int offset = v4 ? (net[0] & 0x0F) * 4 : 40;
+        raw.CopyTo(bytes);
+        bool tcp = (v4 ? net[9] : net[6]) == 6;
+        if (tcp && last.Transport.Length >= 13 && raw.Length >= offset + 13)
+        {
+            int oldHeader = (raw[offset + 12] >> 4) * 4, newHeader = (last.Transport[12] >> 4) * 4;
+            if (newHeader > oldHeader && raw.Length >= offset + oldHeader)
+            {
+                bytes.AsSpan(offset + oldHeader).Clear();
+                var payload = raw[(offset + oldHeader)..];
+                payload[..Math.Min(payload.Length, Math.Max(0, total - offset - newHeader))].CopyTo(bytes.AsSpan(offset + newHeader));
+            }
+        }
+        return bytes;
     }
 
     /// <summary>A packet the firewall made itself, decoded from the headers the trace showed (as far as they go).</summary>
