@@ -423,7 +423,7 @@ public static class RuleSpecParser
             var counters = _counters;
             var sources = _sources.Count == 0 ? [((Cidr?)null)] : _sources.Select(s => (Cidr?)s.Cidr).ToList();
             var destinations = _destinations.Count == 0 ? [((Cidr?)null)] : _destinations.Select(d => (Cidr?)d.Cidr).ToList();
-            var frozen = MergeRepeatedPortMatches(matches.ToImmutable());
+            var frozen = matches.ToImmutable();
             var specs = new List<RuleSpec>();
             foreach (var s in sources)
                 foreach (var d in destinations)
@@ -449,36 +449,6 @@ public static class RuleSpecParser
                 throw new RuleSyntaxException(
                     $"! -{letter} with a /0 prefix never matches: iptables refuses it (Invalid argument)", ColumnOf(letter));
             return null;
-        }
-
-        /// <summary>
-        /// iptables-nft turns tcp/udp matches into payload expressions and reads them back as one match: a second
-        /// non-empty "-m tcp" is folded into the first (its options win); empty ones, and --tcp-option (which stays an
-        /// xt match), stay as written (checked on 1.8.9).
-        /// </summary>
-        private static ImmutableArray<MatchExtension> MergeRepeatedPortMatches(ImmutableArray<MatchExtension> matches)
-        {
-            var result = new List<MatchExtension>();
-            foreach (var match in matches)
-            {
-                int index = match switch
-                {
-                    TcpMatch t when t != new TcpMatch(null, null, null, null) && t.Option is null =>
-                        result.FindIndex(m => m is TcpMatch o && o != new TcpMatch(null, null, null, null) && o.Option is null),
-                    UdpMatch u when u != new UdpMatch(null, null) =>
-                        result.FindIndex(m => m is UdpMatch o && o != new UdpMatch(null, null)),
-                    _ => -1,
-                };
-                if (index < 0) { result.Add(match); continue; }
-                result[index] = (result[index], match) switch
-                {
-                    (TcpMatch a, TcpMatch b) => new TcpMatch(b.SourcePorts ?? a.SourcePorts, b.DestinationPorts ?? a.DestinationPorts,
-                        b.Flags ?? a.Flags, b.Option ?? a.Option),
-                    (UdpMatch a, UdpMatch b) => new UdpMatch(b.SourcePorts ?? a.SourcePorts, b.DestinationPorts ?? a.DestinationPorts),
-                    _ => result[index],
-                };
-            }
-            return [.. result];
         }
 
         private void CheckInterfacesForChain()
