@@ -181,6 +181,8 @@ internal sealed class CommandExecutor(Family family)
             var remaining = chain.Rules.ToList();
             foreach (var spec in specs!)
             {
+                // iptables-nft compares the rules as it reads them back, a repeated tcp/udp match folded on both sides
+                // (checked: "-D … --dport 54" deletes "--dport 53 -m udp --dport 54"; iptables-legacy would not)
                 var wanted = RuleSpecPrinter.Print(spec.Ip, spec.Matches, spec.Target, Family);
                 int found = remaining.FindIndex(r => RuleSpecPrinter.Print(r.Ip, r.Matches, r.Target, Family) == wanted);
                 if (found < 0) throw new RuleSyntaxException(Messages.NoMatchingRule, command.CommandToken.Column);

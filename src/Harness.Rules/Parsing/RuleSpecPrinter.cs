@@ -9,11 +9,15 @@ namespace Harness.Rules.Parsing;
 /// </summary>
 public static class RuleSpecPrinter
 {
-    public static string Print(IpHeaderMatch ip, IEnumerable<MatchExtension> matches, Target? target, Family family)
+    /// <param name="foldPortMatches">
+    /// Print a repeated non-empty -m tcp / -m udp as one match, as iptables-nft's save does (legacy's prints each);
+    /// false gives the rule as written (to compare specifications, e.g. for -D).
+    /// </param>
+    public static string Print(IpHeaderMatch ip, IEnumerable<MatchExtension> matches, Target? target, Family family, bool foldPortMatches = true)
     {
         var writer = new SaveWriter();
         WriteHeader(writer, ip, family);
-        foreach (var match in MergeRepeatedPortMatches(matches)) match.Save(writer);
+        foreach (var match in foldPortMatches ? MergeRepeatedPortMatches(matches) : matches) match.Save(writer);
         target?.Save(writer);
         return writer.ToString();
     }

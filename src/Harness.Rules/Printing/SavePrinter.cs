@@ -48,15 +48,18 @@ public static class SavePrinter
         }
         foreach (var chain in table.Chains)
             foreach (var rule in chain.Rules)
-                text.Append(RuleLine(rule, ruleset.Family, options.Counters)).Append('\n');
+                text.Append(RuleLine(rule, ruleset.Family, options.Counters, ruleset.Backend)).Append('\n');
         text.Append("COMMIT\n");
         if (options.Comments) text.Append("# Completed by ").Append(options.CommentText).Append('\n');
     }
 
-    /// <summary>One rule as iptables-save prints it: "[p:b] -A CHAIN spec" (counters only when asked).</summary>
-    public static string RuleLine(Rule rule, Harness.Net.Family family, bool counters = false)
+    /// <summary>
+    /// One rule as iptables-save prints it: "[p:b] -A CHAIN spec" (counters only when asked); iptables-legacy-save
+    /// prints a repeated tcp/udp match as written, iptables-nft's save folds it.
+    /// </summary>
+    public static string RuleLine(Rule rule, Harness.Net.Family family, bool counters = false, IptablesBackend? backend = null)
     {
-        var spec = RuleSpecPrinter.Print(rule.Ip, rule.Matches, rule.Target, family);
+        var spec = RuleSpecPrinter.Print(rule.Ip, rule.Matches, rule.Target, family, foldPortMatches: backend != IptablesBackend.Legacy);
         var line = new StringBuilder();
         if (counters) line.Append((rule.Counters ?? new Counters(0, 0)).ToString()).Append(' ');
         line.Append("-A ").Append(rule.Chain);
