@@ -50,14 +50,24 @@ internal static class KnownDifferences
         && run.Engine.Any(o => !o.Generated && o.PacketNumber == number && o.Disposition == Harness.Engine.Disposition.Dropped
             && o.Reason is "TTL exceeded in forwarding" or "hop limit exceeded in forwarding");
 
-    /// <summary>The same translation on both sides but for the port it ends at, e.g. "src [a]:40003->[a]:2003" / "…:38465".</summary>
+    /// <summary>
+    /// The same translation on both sides but for the port (or ICMP echo id) it ends at, e.g. "src [a]:40003->[a]:2003"
+    /// / "…:38465", "src a id 40001->b id 10619" / "… id 13443".
+    /// </summary>
     private static bool IsRandomPort(CellDifference d)
     {
-        int e = d.Expected.LastIndexOf(':'), a = d.Actual.LastIndexOf(':');
+        int e = PortStart(d.Expected), a = PortStart(d.Actual);
         // A DNAT and the port-moving source NAT of one packet ("dst …; src …->…:port") count too: all but the last port equal.
         if (e <= 0 || a <= 0 || d.Expected.IndexOf(';', e) >= 0 || d.Actual.IndexOf(';', a) >= 0) return false;
         return d.Expected.Contains("->", StringComparison.Ordinal)
             && d.Expected.AsSpan(0, e).SequenceEqual(d.Actual.AsSpan(0, a))
             && ushort.TryParse(d.Expected.AsSpan(e + 1), out _) && ushort.TryParse(d.Actual.AsSpan(a + 1), out _);
+    }
+
+    /// <summary>Where the last port starts, less one: its ':' or the blank before an echo id's number (" id N").</summary>
+    private static int PortStart(string cell)
+    {
+        int colon = cell.LastIndexOf(':'), id = cell.LastIndexOf(" id ", StringComparison.Ordinal);
+        return id > colon ? id + 3 : colon;
     }
 }

@@ -239,6 +239,14 @@ internal sealed class OutcomeBuilder(KernelSession session)
         var (asp, adp) = Ports(arrived.Transport);
         var (fsp, fdp) = Ports(final.Transport);
         var parts = new List<string>();
+        if (arrived.Transport is IcmpHeader { IsError: false } && asp != fsp)
+        {
+            // An echo's id is one field the trace shows as both "ports": the engine names its change with the manip that
+            // made it, the source one unless only the destination address changed (SNAT/MASQUERADE remap ids on a clash).
+            bool idWithSource = a.Source != f.Source || a.Destination == f.Destination;
+            if (idWithSource) fdp = adp;
+            else fsp = asp;
+        }
         if (a.Destination != f.Destination || adp != fdp) parts.Add($"dst {Endpoint(a.Destination, adp)}->{Endpoint(f.Destination, fdp)}");
         if (a.Source != f.Source || asp != fsp) parts.Add($"src {Endpoint(a.Source, asp)}->{Endpoint(f.Source, fsp)}");
         if (parts.Count == 0) return null;
