@@ -9,6 +9,7 @@ using Harness.Net;
 using Harness.Packets;
 using Xunit.Abstractions;
 using static Harness.Engine.Tests.Conntrack.CtPackets;
+using static Harness.Engine.Tests.Support.KernelShell;
 using static Harness.Engine.Tests.Support.NatRouterKernel;
 
 namespace Harness.Engine.Tests.Conntrack;
@@ -22,7 +23,6 @@ namespace Harness.Engine.Tests.Conntrack;
 /// </summary>
 public sealed partial class HelperEdgeTests(ITestOutputHelper output)
 {
-    private static int counter;
     private const string Client = "10.1.0.2", Server = "172.16.100.2", RouterOut = "172.16.100.1";
     private const TcpFlags Syn = TcpFlags.Syn, Ack = TcpFlags.Ack, SynAck = TcpFlags.Syn | TcpFlags.Ack, PshAck = TcpFlags.Psh | TcpFlags.Ack;
 
@@ -490,23 +490,10 @@ public sealed partial class HelperEdgeTests(ITestOutputHelper output)
     [Fact]
     public void Kernel_ftp_through_SNAT_on_lo_is_sequence_adjusted_once()
     {
-        if (!KernelShell.Available(out var why, "ip", "iptables-restore", "python3", "tcpdump")) { output.WriteLine(why); return; }
-        var prefix = $"hx-ctne-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
-        var dir = Directory.CreateTempSubdirectory("hx-ctne-");
-        try
-        {
-            File.WriteAllText(Path.Combine(dir.FullName, "rules"), LoRules);
-            var text = KernelShell.Script(LoScript, prefix, dir.FullName);
-            output.WriteLine(text);
-            var lines = text.Split('\n');
-            var isn = Field(lines, "ISN ").Single().Split(' ').Select(x => uint.Parse(x, CultureInfo.InvariantCulture)).ToArray();
-            var (looped, _, _) = LoModel(isn[0], isn[1]);
-            Assert.Equal(looped[^4..], Field(lines, "LO "));
-            Assert.Equal("b'USER a\\r\\nPORT 10,200,0,100,195,80\\r\\nLIST\\r\\n'", Field(lines, "GOT ").Single());
-        }
-        finally
-        {
-            dir.Delete(recursive: true);
-        }
+        if (Run(output, "ctne", LoScript, new Dictionary<string, string> { ["rules"] = LoRules }, "ip", "iptables-restore", "python3", "tcpdump") is not { } lines) return;
+        var isn = Field(lines, "ISN ").Single().Split(' ').Select(x => uint.Parse(x, CultureInfo.InvariantCulture)).ToArray();
+        var (looped, _, _) = LoModel(isn[0], isn[1]);
+        Assert.Equal(looped[^4..], Field(lines, "LO "));
+        Assert.Equal("b'USER a\\r\\nPORT 10,200,0,100,195,80\\r\\nLIST\\r\\n'", Field(lines, "GOT ").Single());
     }
 }

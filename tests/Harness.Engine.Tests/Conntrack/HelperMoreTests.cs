@@ -9,6 +9,7 @@ using Harness.Packets;
 using Harness.Rules;
 using Xunit.Abstractions;
 using static Harness.Engine.Tests.Conntrack.CtPackets;
+using static Harness.Engine.Tests.Support.KernelShell;
 
 namespace Harness.Engine.Tests.Conntrack;
 
@@ -28,37 +29,15 @@ public sealed partial class HelperMoreTests(ITestOutputHelper output)
         return ct;
     }
 
-    private static string MaskTimeout(string line) => TimeoutField().Replace(line, "$1T ");
-
-    [GeneratedRegex(@"^((?:\w+ +\d+ )?)\d+ ")]
-    private static partial Regex TimeoutField();
-
     private static string Hex(byte[] b) => Convert.ToHexString(b);
 
     /// <summary>Runs <paramref name="script"/> ($1 = namespace prefix, $2 = a scratch directory) and gives its output lines.</summary>
-    private string[]? Kernel(string script, string? rules = null)
-    {
-        if (!KernelShell.Available(out var why, "ip", "iptables-restore", "iptables", "conntrack", "python3")) { output.WriteLine(why); return null; }
-        var prefix = $"hx-cth2-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
-        var dir = Directory.CreateTempSubdirectory("hx-cth2-");
-        try
-        {
-            if (rules is not null) File.WriteAllText(Path.Combine(dir.FullName, "rules"), rules);
-            var text = KernelShell.Script(script, prefix, dir.FullName);
-            output.WriteLine(text);
-            return text.Split('\n');
-        }
-        finally
-        {
-            dir.Delete(recursive: true);
-        }
-    }
+    private string[]? Kernel(string script, string? rules = null) =>
+        Run(output, "cth2", script, rules is null ? null : new Dictionary<string, string> { ["rules"] = rules },
+            "ip", "iptables-restore", "iptables", "conntrack", "python3");
 
     private static List<string> Tagged(string[] lines, string tag) =>
         lines.Where(l => l.StartsWith(tag, StringComparison.Ordinal)).Select(l => MaskTimeout(l[tag.Length..])).Order(StringComparer.Ordinal).ToList();
-
-    private static List<ulong> Counts(string[] lines) =>
-        lines.Where(l => l.StartsWith("CNT ", StringComparison.Ordinal)).Select(l => ulong.Parse(l[4..], CultureInfo.InvariantCulture)).ToList();
 
     private const string Peers = KernelShell.TwoPeers;
 
@@ -188,7 +167,7 @@ public sealed partial class HelperMoreTests(ITestOutputHelper output)
         Assert.Single(model);
         Assert.Equal(model, Tagged(lines, "EXP "));
         // the client's connection to 7030 is RELATED, to 7000 (replaced) NEW, and the master's SYN NEW
-        Assert.Equal(new ulong[] { 1, 2 }, Counts(lines));
+        Assert.Equal(new ulong[] { 1, 2 }, Counters(lines));
         Assert.Equal(CtState.Related, Send(table, Tcp(t + 1, C, 33000, S, 7030, TcpFlags.Syn, 1, 0), Hook.Prerouting).State);
         Assert.Equal(CtState.New, Send(table, Tcp(t + 1, C, 33001, S, 7000, TcpFlags.Syn, 1, 0), Hook.Prerouting).State);
     }
@@ -365,7 +344,7 @@ public sealed partial class HelperMoreTests(ITestOutputHelper output)
         }
         if (NatRouterKernel.Run(output, "cth2", AmandaNatRules, frames, far: "10.2.0") is not { } lines) return;
         var model = ModelAmandaNat(toB: false);
-        var toInside = NatRouterKernel.Field(lines, "RXC ");
+        var toInside = Field(lines, "RXC ");
         Assert.Equal(2, toInside.Count);
         Assert.Equal(model.ToInside[0], toInside[0]);
         // B's DATA: the kernel drew a random free port above 9999 (five digits), the model took 10000
@@ -377,8 +356,8 @@ public sealed partial class HelperMoreTests(ITestOutputHelper output)
         var kernelReply = PacketDecoder.Decode(Convert.FromHexString(toInside[1]), 0, T(0));
         Assert.Equal(0, InternetChecksum.Transport(kernelReply.Ip!.Source, kernelReply.Ip.Destination, IpProtocol.Udp, kernelReply.Raw.Span[20..]));
         Assert.Equal(model.Expect.Select(l => l.Replace("dport=10000 ", $"dport={port} ", StringComparison.Ordinal)).Order(StringComparer.Ordinal), Tagged(lines, "EXP "));
-        Assert.Equal(model.ToOutside, NatRouterKernel.Field(lines, "RXS "));
-        Assert.Equal(model.Counters, Counts(lines));
+        Assert.Equal(model.ToOutside, Field(lines, "RXS "));
+        Assert.Equal(model.Counters, Counters(lines));
     }
 
     /// <summary>
@@ -431,7 +410,7 @@ public sealed partial class HelperMoreTests(ITestOutputHelper output)
         int kernelLeft = int.Parse(master.Split(' ', StringSplitOptions.RemoveEmptyEntries)[3], CultureInfo.InvariantCulture);
         Assert.InRange(kernelLeft, 297, 299);
         Assert.Equal(299, Assert.Single(table.Entries).SecondsLeft(T(t + 0.5)));
-        Assert.Equal(new ulong[] { 1, 1 }, Counts(lines));
+        Assert.Equal(new ulong[] { 1, 1 }, Counters(lines));
         Assert.Equal(CtState.Related, Send(table, Tcp(t + 1, S, 33000, C, 5010, TcpFlags.Syn, 1, 0), Hook.Output).State);
         Assert.Equal(CtState.New, Send(table, Tcp(t + 1, S, 33001, C, 5000, TcpFlags.Syn, 1, 0), Hook.Output).State);
     }
@@ -546,7 +525,7 @@ public sealed partial class HelperMoreTests(ITestOutputHelper output)
         Assert.Single(model.Expect);
         Assert.Equal(model.Expect, Tagged(lines, "EXP "));
         Assert.Equal(new ulong[] { 2, 1, 0 }, model.Counters); // NEW (the looped-back broadcast, the answer from 162), RELATED (from 161), ESTABLISHED
-        Assert.Equal(model.Counters, Counts(lines));
+        Assert.Equal(model.Counters, Counters(lines));
         Assert.Equal(model.Conntrack, Tagged(lines, "CT "));
     }
 

@@ -9,6 +9,7 @@ using Harness.Net;
 using Harness.Packets;
 using Xunit.Abstractions;
 using static Harness.Engine.Tests.Conntrack.CtPackets;
+using static Harness.Engine.Tests.Support.KernelShell;
 using static Harness.Engine.Tests.Support.NatRouterKernel;
 
 namespace Harness.Engine.Tests.Conntrack;

@@ -8,6 +8,7 @@ using Harness.Net;
 using Harness.Packets;
 using Xunit.Abstractions;
 using static Harness.Engine.Tests.Conntrack.CtPackets;
+using static Harness.Engine.Tests.Support.KernelShell;
 
 namespace Harness.Engine.Tests.Conntrack;
 
@@ -18,7 +19,8 @@ namespace Harness.Engine.Tests.Conntrack;
 /// </summary>
 public sealed partial class HelperTests(ITestOutputHelper output)
 {
-    private static int counter;
+    /// <summary>What the kernel checks of this class need.</summary>
+    private static readonly string[] Tools = ["ip", "iptables-restore", "iptables", "conntrack", "python3"];
     private const string C = "10.9.0.1", S = "10.9.0.2";
     private static readonly CtTemplate Tftp = CtTemplate.Default.WithHelper("tftp");
 
@@ -271,29 +273,13 @@ public sealed partial class HelperTests(ITestOutputHelper output)
     [Fact]
     public void Kernel_netbios_ns_counts_and_lists_as_the_model_does()
     {
-        if (!KernelShell.Available(out var why, "ip", "iptables-restore", "iptables", "conntrack", "python3")) { output.WriteLine(why); return; }
-        var prefix = $"hx-cth-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
-        var dir = Directory.CreateTempSubdirectory("hx-cth-");
-        try
-        {
-            File.WriteAllText(Path.Combine(dir.FullName, "rules"), NetbiosRules);
-            var text = KernelShell.Script(NetbiosScript, prefix, dir.FullName);
-            output.WriteLine(text);
-            var lines = text.Split('\n');
-            var model = ModelNetbios();
-            var counters = lines.Where(l => l.StartsWith("CNT ", StringComparison.Ordinal)).Select(l => ulong.Parse(l[4..], CultureInfo.InvariantCulture)).ToList();
-            Assert.Equal(model.Counters, counters);
-            var expect = lines.Where(l => l.StartsWith("EXP ", StringComparison.Ordinal)).Select(l => MaskTimeout(l[4..])).ToList();
-            Assert.Equal(model.Expect, expect);
-            var ct = lines.Where(l => l.StartsWith("udp ", StringComparison.Ordinal)).Select(MaskTimeout).Order(StringComparer.Ordinal).ToList();
-            Assert.Equal(model.Conntrack, ct);
-            // the master's timeout: cut to 3 s by the helper (about 2 s left when listed)
-            Assert.Contains(lines, l => Regex.IsMatch(l, @"^udp +17 [12] src=10\.9\.0\.1 dst=10\.9\.0\.255 "));
-        }
-        finally
-        {
-            dir.Delete(recursive: true);
-        }
+        if (Run(output, "cth", NetbiosScript, new Dictionary<string, string> { ["rules"] = NetbiosRules }, Tools) is not { } lines) return;
+        var model = ModelNetbios();
+        Assert.Equal(model.Counters, Counters(lines));
+        Assert.Equal(model.Expect, Field(lines, "EXP ").Select(MaskTimeout));
+        Assert.Equal(model.Conntrack, lines.Where(l => l.StartsWith("udp ", StringComparison.Ordinal)).Select(MaskTimeout).Order(StringComparer.Ordinal));
+        // the master's timeout: cut to 3 s by the helper (about 2 s left when listed)
+        Assert.Contains(lines, l => Regex.IsMatch(l, @"^udp +17 [12] src=10\.9\.0\.1 dst=10\.9\.0\.255 "));
     }
 
     /// <summary><see cref="KernelShell.TwoPeers"/>, the rules in $P-c.</summary>
@@ -407,54 +393,31 @@ public sealed partial class HelperTests(ITestOutputHelper output)
     [Fact]
     public void Kernel_irc_keeps_as_many_expectations_per_connection_as_the_model()
     {
-        if (!KernelShell.Available(out var why, "ip", "iptables-restore", "iptables", "conntrack", "python3")) { output.WriteLine(why); return; }
-        var prefix = $"hx-cth-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
-        var dir = Directory.CreateTempSubdirectory("hx-cth-");
-        try
-        {
-            // ten DCC offers on one connection: the kernel forgets the oldest beyond its limit, as the model does
-            var dcc = Enumerable.Range(0, 10).Select(i => $"PRIVMSG bob :\u0001DCC SEND file 168361985 {6000 + i} 100\u0001\r\n").ToList();
-            File.WriteAllLines(Path.Combine(dir.FullName, "lines"), dcc.Select(l => Convert.ToHexString(System.Text.Encoding.ASCII.GetBytes(l))));
-            var text = KernelShell.Script(IrcScript, prefix, dir.FullName);
-            output.WriteLine(text);
-            var kernel = text.Split('\n').Where(l => l.StartsWith("EXP ", StringComparison.Ordinal)).Select(l => MaskTimeout(l[4..])).Order(StringComparer.Ordinal).ToList();
-            var table = IrcSession(dcc, out double t);
-            var model = ConntrackListFormatter.ExpectationLines(table, T(t + 0.1)).Select(MaskTimeout).Order(StringComparer.Ordinal).ToList();
-            Assert.Equal(model, kernel);
-        }
-        finally
-        {
-            dir.Delete(recursive: true);
-        }
+        // ten DCC offers on one connection: the kernel forgets the oldest beyond its limit, as the model does
+        var dcc = Enumerable.Range(0, 10).Select(i => $"PRIVMSG bob :\u0001DCC SEND file 168361985 {6000 + i} 100\u0001\r\n").ToList();
+        if (Run(output, "cth", IrcScript, new Dictionary<string, string> { ["lines"] = HexLines(dcc) }, Tools) is not { } lines) return;
+        var table = IrcSession(dcc, out double t);
+        var model = ConntrackListFormatter.ExpectationLines(table, T(t + 0.1)).Select(MaskTimeout).Order(StringComparer.Ordinal);
+        Assert.Equal(model, Field(lines, "EXP ").Select(MaskTimeout).Order(StringComparer.Ordinal));
     }
 
     [Fact]
     public void Kernel_irc_expects_as_the_model_does()
     {
-        if (!KernelShell.Available(out var why, "ip", "iptables-restore", "iptables", "conntrack", "python3")) { output.WriteLine(why); return; }
-        var prefix = $"hx-cth-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
-        var dir = Directory.CreateTempSubdirectory("hx-cth-");
-        try
-        {
-            File.WriteAllLines(Path.Combine(dir.FullName, "lines"), IrcLines.Select(l => Convert.ToHexString(System.Text.Encoding.ASCII.GetBytes(l.Line))));
-            var text = KernelShell.Script(IrcScript, prefix, dir.FullName);
-            output.WriteLine(text);
-            var lines = text.Split('\n');
-            var table = IrcSession(IrcLines.Select(l => l.Line), out double t);
-            var model = ConntrackListFormatter.ExpectationLines(table, T(t + 0.1)).Select(MaskTimeout).Order(StringComparer.Ordinal).ToList();
-            var kernel = lines.Where(l => l.StartsWith("EXP ", StringComparison.Ordinal)).Select(l => MaskTimeout(l[4..])).Order(StringComparer.Ordinal).ToList();
-            Assert.Equal(model, kernel);
-            // the server's connection to the first DCC port is RELATED, to a port never announced NEW
-            var counters = lines.Where(l => l.StartsWith("CNT ", StringComparison.Ordinal)).Select(l => ulong.Parse(l[4..], CultureInfo.InvariantCulture)).ToList();
-            Assert.Equal(new ulong[] { 1, 1 }, counters);
-            Assert.Equal(CtState.Related, Send(table, Tcp(t + 1, S, 33000, C, 5000, TcpFlags.Syn, 1, 0), Hook.Output).State);
-            Assert.Equal(CtState.New, Send(table, Tcp(t + 1, S, 33001, C, 5001, TcpFlags.Syn, 1, 0), Hook.Output).State);
-        }
-        finally
-        {
-            dir.Delete(recursive: true);
-        }
+        var offers = IrcLines.Select(l => l.Line).ToList();
+        if (Run(output, "cth", IrcScript, new Dictionary<string, string> { ["lines"] = HexLines(offers) }, Tools) is not { } lines) return;
+        var table = IrcSession(offers, out double t);
+        var model = ConntrackListFormatter.ExpectationLines(table, T(t + 0.1)).Select(MaskTimeout).Order(StringComparer.Ordinal);
+        Assert.Equal(model, Field(lines, "EXP ").Select(MaskTimeout).Order(StringComparer.Ordinal));
+        // the server's connection to the first DCC port is RELATED, to a port never announced NEW
+        Assert.Equal(new ulong[] { 1, 1 }, Counters(lines));
+        Assert.Equal(CtState.Related, Send(table, Tcp(t + 1, S, 33000, C, 5000, TcpFlags.Syn, 1, 0), Hook.Output).State);
+        Assert.Equal(CtState.New, Send(table, Tcp(t + 1, S, 33001, C, 5001, TcpFlags.Syn, 1, 0), Hook.Output).State);
     }
+
+    /// <summary>One line of hex per text (the scripts send each in its own segment).</summary>
+    private static string HexLines(IEnumerable<string> texts) =>
+        string.Concat(texts.Select(l => Convert.ToHexString(System.Text.Encoding.ASCII.GetBytes(l)) + "\n"));
 
     /// <summary>
     /// $P-c (10.9.0.1, listens on 5000/5001) connects from port 40000 to $P-s (10.9.0.2:6667, "-j CT --helper irc") and
@@ -570,27 +533,11 @@ public sealed partial class HelperTests(ITestOutputHelper output)
     [Fact]
     public void Kernel_tftp_counts_and_lists_as_the_model_does()
     {
-        if (!KernelShell.Available(out var why, "ip", "iptables-restore", "iptables", "conntrack", "python3")) { output.WriteLine(why); return; }
-        var prefix = $"hx-cth-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
-        var dir = Directory.CreateTempSubdirectory("hx-cth-");
-        try
-        {
-            File.WriteAllText(Path.Combine(dir.FullName, "rules"), TftpRules);
-            var text = KernelShell.Script(TwoNamespaces + TftpScript, prefix, dir.FullName);
-            output.WriteLine(text);
-            var lines = text.Split('\n');
-            var model = ModelTftp();
-            var counters = lines.Where(l => l.StartsWith("CNT ", StringComparison.Ordinal)).Select(l => ulong.Parse(l[4..], CultureInfo.InvariantCulture)).ToList();
-            Assert.Equal(model.Counters, counters);
-            var expect = lines.Where(l => l.StartsWith("EXP ", StringComparison.Ordinal)).Select(l => MaskTimeout(l[4..])).ToList();
-            Assert.Equal(model.Expect, expect);
-            var ct = lines.Where(l => l.StartsWith("udp ", StringComparison.Ordinal)).Select(MaskTimeout).Order(StringComparer.Ordinal).ToList();
-            Assert.Equal(model.Conntrack, ct);
-        }
-        finally
-        {
-            dir.Delete(recursive: true);
-        }
+        if (Run(output, "cth", TwoNamespaces + TftpScript, new Dictionary<string, string> { ["rules"] = TftpRules }, Tools) is not { } lines) return;
+        var model = ModelTftp();
+        Assert.Equal(model.Counters, Counters(lines));
+        Assert.Equal(model.Expect, Field(lines, "EXP ").Select(MaskTimeout));
+        Assert.Equal(model.Conntrack, lines.Where(l => l.StartsWith("udp ", StringComparison.Ordinal)).Select(MaskTimeout).Order(StringComparer.Ordinal));
     }
 
     /// <summary><see cref="KernelShell.TwoPeers"/> with $D/rules loaded in $P-s.</summary>
@@ -631,9 +578,4 @@ public sealed partial class HelperTests(ITestOutputHelper output)
         for ch in INPUT OUTPUT; do ip netns exec $P-s iptables -L $ch -v -n -x | awk 'NR>2 {print "CNT " $1}'; done
         ip netns exec $P-s conntrack -L 2>/dev/null
         """;
-
-    private static string MaskTimeout(string line) => TimeoutField().Replace(line, "$1T ");
-
-    [GeneratedRegex(@"^((?:\w+ +\d+ )?)\d+ ")]
-    private static partial Regex TimeoutField();
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Xunit.Abstractions;
 
 namespace Harness.Engine.Tests.Support;
 
@@ -6,7 +7,7 @@ namespace Harness.Engine.Tests.Support;
 /// Runs the shell scripts of the kernel checks (as root, in throwaway namespaces the scripts create and delete), and
 /// says why a check must be skipped where that is impossible.
 /// </summary>
-internal static class KernelShell
+internal static partial class KernelShell
 {
     /// <summary>True on Linux as root with every tool on PATH; otherwise false and why ("SKIPPED: …", for the test output).</summary>
     public static bool Available(out string why, params string[] tools)
@@ -18,6 +19,50 @@ internal static class KernelShell
             if (Script("command -v \"$1\"", tool).Trim().Length == 0) { why = $"SKIPPED: {tool} is not on PATH"; return false; }
         return true;
     }
+
+    private static int _runs;
+
+    /// <summary>
+    /// A kernel check's run: SCRIPT as <c>sh -c SCRIPT sh PREFIX DIR</c>, PREFIX a namespace prefix of this process and
+    /// call ("hx-TAG-PID-N"), DIR a temporary folder holding <paramref name="files"/> (name → text), deleted afterwards.
+    /// The output goes to the test's log and comes back as lines; null, with why in the log, when
+    /// <paramref name="tools"/> (or root, or Linux) are missing.
+    /// </summary>
+    public static string[]? Run(ITestOutputHelper output, string tag, string script, IReadOnlyDictionary<string, string>? files, params string[] tools)
+    {
+        if (!Available(out var why, tools))
+        {
+            output.WriteLine(why);
+            return null;
+        }
+        var prefix = $"hx-{tag}-{Environment.ProcessId}-{Interlocked.Increment(ref _runs)}";
+        var dir = Directory.CreateTempSubdirectory($"hx-{tag}-");
+        try
+        {
+            foreach (var (name, text) in files ?? new Dictionary<string, string>()) File.WriteAllText(Path.Combine(dir.FullName, name), text);
+            var result = Script(script, prefix, dir.FullName);
+            output.WriteLine(result);
+            return result.Split('\n');
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>The text after <paramref name="tag"/> of every output line starting with it.</summary>
+    public static List<string> Field(string[] lines, string tag) =>
+        lines.Where(l => l.StartsWith(tag, StringComparison.Ordinal)).Select(l => l[tag.Length..].Trim()).ToList();
+
+    /// <summary>The numbers of the lines tagged <paramref name="tag"/> ("CNT N": a rule's packet counter), in order.</summary>
+    public static List<ulong> Counters(string[] lines, string tag = "CNT ") =>
+        Field(lines, tag).Select(l => ulong.Parse(l, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+
+    /// <summary>A conntrack -L (or -L expect) line with its timeout (seconds left) replaced by "T".</summary>
+    public static string MaskTimeout(string line) => TimeoutField().Replace(line, "$1T ");
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^((?:\w+ +\d+ )?)\d+ ")]
+    private static partial System.Text.RegularExpressions.Regex TimeoutField();
 
     /// <summary>
     /// <c>sh -c SCRIPT sh ARGS…</c> (so the script sees ARGS as $1, $2, …): its standard output, then its standard

@@ -1,8 +1,6 @@
 using System.Collections.Immutable;
-using System.Globalization;
 using Harness.Hosts;
 using Harness.Net;
-using System.Text.RegularExpressions;
 using Harness.Packets;
 using Xunit.Abstractions;
 
@@ -14,37 +12,17 @@ namespace Harness.Engine.Tests.Support;
 /// in f, Ethernet frames sent from c0 or s0, "conntrack -L expect" listed where the frames say, what arrives at c0 and s0
 /// captured with tcpdump. Namespaces hx-PREFIX-PID-N, always deleted.
 /// </summary>
-public static partial class NatRouterKernel
+public static class NatRouterKernel
 {
-    private static int counter;
-
     /// <summary>
     /// Runs <paramref name="frames"/> (see <see cref="Frame"/>) through f with <paramref name="rules"/>; the output's
     /// lines: "RXC HEX"/"RXS HEX" (IP packets arriving at the client / server), "CNT N" (FORWARD's counters in order),
     /// "EXP LINE" … "EXPEND" (each listing), then conntrack -L. Null, with the reason written, when the tools are missing.
     /// </summary>
-    public static string[]? Run(ITestOutputHelper output, string prefix, string rules, IEnumerable<string> frames, string far = "172.16.100")
-    {
-        if (!KernelShell.Available(out var why, "ip", "iptables-restore", "iptables", "conntrack", "python3", "tcpdump"))
-        {
-            output.WriteLine(why);
-            return null;
-        }
-        var name = $"hx-{prefix}-{Environment.ProcessId}-{Interlocked.Increment(ref counter)}";
-        var dir = Directory.CreateTempSubdirectory("hx-" + prefix + "-");
-        try
-        {
-            File.WriteAllText(Path.Combine(dir.FullName, "rules"), rules);
-            File.WriteAllLines(Path.Combine(dir.FullName, "frames"), frames);
-            var text = KernelShell.Script(Script, name, dir.FullName, far);
-            output.WriteLine(text);
-            return text.Split('\n');
-        }
-        finally
-        {
-            dir.Delete(recursive: true);
-        }
-    }
+    public static string[]? Run(ITestOutputHelper output, string prefix, string rules, IEnumerable<string> frames, string far = "172.16.100") =>
+        KernelShell.Run(output, prefix, "FAR=" + far + "\n" + Script,
+            new Dictionary<string, string> { ["rules"] = rules, ["frames"] = string.Join("\n", frames) + "\n" },
+            "ip", "iptables-restore", "iptables", "conntrack", "python3", "tcpdump");
 
     /// <summary>The router f as the engine's host: lo, f0 10.1.0.1/24, f1 <paramref name="routerOut"/>/24, forwarding on.</summary>
     public static Host RouterHost(string routerOut) => new(
@@ -65,20 +43,13 @@ public static partial class NatRouterKernel
         return $"{side} {dst}{src}0800{Convert.ToHexString(packet.Raw.Span)}";
     }
 
-    /// <summary>The text after <paramref name="tag"/> of every line starting with it.</summary>
-    public static List<string> Field(string[] lines, string tag) =>
-        lines.Where(l => l.StartsWith(tag, StringComparison.Ordinal)).Select(l => l[tag.Length..].Trim()).ToList();
-
-    /// <summary>FORWARD's packet counters, in rule order.</summary>
-    public static List<ulong> Counters(string[] lines) => Field(lines, "CNT ").Select(l => ulong.Parse(l, CultureInfo.InvariantCulture)).ToList();
-
     /// <summary>The conntrack -L lines (tcp and udp), timeouts masked, sorted.</summary>
     public static List<string> Conntrack(string[] lines) =>
         lines.Where(l => l.StartsWith("tcp ", StringComparison.Ordinal) || l.StartsWith("udp ", StringComparison.Ordinal))
-            .Select(MaskTimeout).Order(StringComparer.Ordinal).ToList();
+            .Select(KernelShell.MaskTimeout).Order(StringComparer.Ordinal).ToList();
 
     /// <summary>The "conntrack -L expect" lines of every listing in order, timeouts masked.</summary>
-    public static List<string> Expectations(string[] lines) => Field(lines, "EXP ").Select(MaskTimeout).ToList();
+    public static List<string> Expectations(string[] lines) => KernelShell.Field(lines, "EXP ").Select(KernelShell.MaskTimeout).ToList();
 
     /// <summary>The listings, each sorted (the kernel prints hash order) and closed by "--".</summary>
     public static List<string> ExpectationBlocks(string[] lines)
@@ -93,19 +64,14 @@ public static partial class NatRouterKernel
                 result.Add("--");
                 block.Clear();
             }
-            else if (l.StartsWith("EXP ", StringComparison.Ordinal)) block.Add(MaskTimeout(l[4..].Trim()));
+            else if (l.StartsWith("EXP ", StringComparison.Ordinal)) block.Add(KernelShell.MaskTimeout(l[4..].Trim()));
         }
         return result;
     }
 
-    /// <summary>A conntrack -L (or -L expect) line with its timeout replaced by "T".</summary>
-    public static string MaskTimeout(string line) => TimeoutField().Replace(line, "$1T ");
-
-    [GeneratedRegex(@"^((?:\w+ +\d+ )?)\d+ ")]
-    private static partial Regex TimeoutField();
 
     private const string Script = $$"""
-        P=$1; D=$2; FAR=$3
+        P=$1; D=$2
         {{KernelShell.SilentPeersForwarder}}
         ip netns exec $P-f iptables-restore < $D/rules
         ip netns exec $P-c tcpdump -i c0 -Q in -U -w $D/c.pcap >/dev/null 2>&1 & T1=$!
