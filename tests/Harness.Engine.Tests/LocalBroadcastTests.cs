@@ -238,78 +238,64 @@ public sealed class LocalBroadcastTests(ITestOutputHelper output)
     [Fact]
     public void Kernel_counts_as_the_model()
     {
-        if (!KernelShell.Available(out var why, "ip", "iptables-restore", "ip6tables-restore", "python3"))
+        var script = """
+            P=$1; D=$2
+            trap 'ip netns del $P-a 2>/dev/null; ip netns del $P-b 2>/dev/null; true' EXIT
+            set -e
+            ip netns add $P-a; ip netns add $P-b
+            ip netns exec $P-a sysctl -qw net.ipv6.conf.default.accept_dad=0
+            ip link add veth0 netns $P-a type veth peer name veth1 netns $P-b
+            ip -n $P-a link set lo up; ip -n $P-a addr add 10.9.0.1/24 dev veth0
+            ip -n $P-b addr add 10.9.0.2/24 dev veth1
+            ip -n $P-a link set veth0 up; ip -n $P-b link set veth1 up
+            ip -n $P-a route add 224.0.0.0/4 dev veth0
+            # the IPv6 sends need veth0's link-local address
+            for i in $(seq 50); do ip -n $P-a -6 addr show dev veth0 scope link | grep -q inet6 && break; sleep 0.1; done
+            for dst in 255.255.255.255 10.9.0.255 224.0.0.1 239.1.2.3 239.1.2.4 ff02::1 ff02::1:2 ff02::1:3; do
+              case $dst in *:*) T=ip6tables;; *) T=iptables;; esac
+              ip netns exec $P-a $T-restore < $D/rules
+              # a conntrack rule makes nft's nat chains run (they need conntrack in the namespace)
+              ip netns exec $P-a $T -t filter -A FORWARD -m conntrack --ctstate NEW
+              ip netns exec $P-a python3 -c '
+            import socket, struct, sys
+            d = sys.argv[1]
+            idx = socket.if_nametoindex("veth0")
+            if ":" in d:
+                member = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+                member.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, socket.inet_pton(socket.AF_INET6, "ff02::1:3") + struct.pack("@I", idx))
+                s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+                s.sendto(b"x", (d, 5000, 0, idx))
+            else:
+                member = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                member.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton("239.1.2.4") + socket.inet_aton("10.9.0.1"))
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"veth0")
+                s.sendto(b"x", (d, 5000))
+            ' $dst
+              for t in mangle nat filter; do
+                ip netns exec $P-a $T -t $t -L -v -n -x | awk -v d=$dst -v t=$t '/^Chain/{c=$2} /dpt:5000/{print d, t, c, $1, $5, $6}'
+              done
+            done
+            """;
+        if (KernelShell.Run(output, "bcastout", script, new Dictionary<string, string> { ["rules"] = Rules() }, "ip", "iptables-restore", "ip6tables-restore", "python3") is not { } printed) return;
+        var text = string.Join('\n', printed);
+        foreach (var (destination, _) in Cases.Select(c => ((string)c[0], (bool)c[1])))
         {
-            output.WriteLine(why);
-            return;
-        }
-        var dir = Directory.CreateTempSubdirectory("hx-bcastout");
-        try
-        {
-            File.WriteAllText(Path.Combine(dir.FullName, "rules"), Rules());
-            var script = """
-                P=hx-bcastout-k; D=$1
-                trap 'ip netns del $P-a 2>/dev/null; ip netns del $P-b 2>/dev/null; true' EXIT
-                set -e
-                ip netns add $P-a; ip netns add $P-b
-                ip netns exec $P-a sysctl -qw net.ipv6.conf.default.accept_dad=0
-                ip link add veth0 netns $P-a type veth peer name veth1 netns $P-b
-                ip -n $P-a link set lo up; ip -n $P-a addr add 10.9.0.1/24 dev veth0
-                ip -n $P-b addr add 10.9.0.2/24 dev veth1
-                ip -n $P-a link set veth0 up; ip -n $P-b link set veth1 up
-                ip -n $P-a route add 224.0.0.0/4 dev veth0
-                # the IPv6 sends need veth0's link-local address
-                for i in $(seq 50); do ip -n $P-a -6 addr show dev veth0 scope link | grep -q inet6 && break; sleep 0.1; done
-                for dst in 255.255.255.255 10.9.0.255 224.0.0.1 239.1.2.3 239.1.2.4 ff02::1 ff02::1:2 ff02::1:3; do
-                  case $dst in *:*) T=ip6tables;; *) T=iptables;; esac
-                  ip netns exec $P-a $T-restore < $D/rules
-                  # a conntrack rule makes nft's nat chains run (they need conntrack in the namespace)
-                  ip netns exec $P-a $T -t filter -A FORWARD -m conntrack --ctstate NEW
-                  ip netns exec $P-a python3 -c '
-                import socket, struct, sys
-                d = sys.argv[1]
-                idx = socket.if_nametoindex("veth0")
-                if ":" in d:
-                    member = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-                    member.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, socket.inet_pton(socket.AF_INET6, "ff02::1:3") + struct.pack("@I", idx))
-                    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-                    s.sendto(b"x", (d, 5000, 0, idx))
-                else:
-                    member = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                    member.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton("239.1.2.4") + socket.inet_aton("10.9.0.1"))
-                    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                    s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-                    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"veth0")
-                    s.sendto(b"x", (d, 5000))
-                ' $dst
-                  for t in mangle nat filter; do
-                    ip netns exec $P-a $T -t $t -L -v -n -x | awk -v d=$dst -v t=$t '/^Chain/{c=$2} /dpt:5000/{print d, t, c, $1, $5, $6}'
-                  done
-                done
-                """;
-            var text = KernelShell.Script(script, dir.FullName);
-            output.WriteLine(text);
-            foreach (var (destination, _) in Cases.Select(c => ((string)c[0], (bool)c[1])))
+            var family = destination.Contains(':') ? Family.IPv6 : Family.IPv4;
+            var parts = new List<string>();
+            foreach (var line in text.Split('\n').Where(l => l.StartsWith(destination + " ", StringComparison.Ordinal)))
             {
-                var family = destination.Contains(':') ? Family.IPv6 : Family.IPv4;
-                var parts = new List<string>();
-                foreach (var line in text.Split('\n').Where(l => l.StartsWith(destination + " ", StringComparison.Ordinal)))
-                {
-                    var f = line.Split(' ');
-                    if (f[3] == "0") continue;
-                    string chain = f[2];
-                    string device = chain is "PREROUTING" or "INPUT" ? f[4] : f[5];
-                    parts.Add($"{f[1]} {chain} {(chain is "PREROUTING" or "INPUT" ? "-i" : "-o")} {device}={f[3]}");
-                }
-                Assert.True(parts.Count > 0, "the kernel check printed no counters: " + text);
-                var engine = Create(family);
-                engine.Process(P.Udp(family == Family.IPv4 ? "10.9.0.1" : "fe80::aa:1", 40000, destination, 5000, iface: null));
-                Assert.Equal(string.Join(", ", parts), Counts(engine, family));
+                var f = line.Split(' ');
+                if (f[3] == "0") continue;
+                string chain = f[2];
+                string device = chain is "PREROUTING" or "INPUT" ? f[4] : f[5];
+                parts.Add($"{f[1]} {chain} {(chain is "PREROUTING" or "INPUT" ? "-i" : "-o")} {device}={f[3]}");
             }
-        }
-        finally
-        {
-            dir.Delete(true);
+            Assert.True(parts.Count > 0, "the kernel check printed no counters: " + text);
+            var engine = Create(family);
+            engine.Process(P.Udp(family == Family.IPv4 ? "10.9.0.1" : "fe80::aa:1", 40000, destination, 5000, iface: null));
+            Assert.Equal(string.Join(", ", parts), Counts(engine, family));
         }
     }
 }
